@@ -1,0 +1,57 @@
+# The two commands: `make lab` opens the suite, `make test` runs every test. Both set up .venv when needed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.seglab-installed
+HOST ?= 127.0.0.1
+PORT ?= 8888
+JOBS ?= 2
+
+.PHONY: lab test unit notebooks browser bench lint data clean help
+
+help:
+	@echo "make lab    - open the suite in JupyterLab (installs into $(VENV) on first use)"
+	@echo "make test   - run every test: unit tests, every notebook (nbval, quick mode), browser tests"
+	@echo "make bench  - print the benchmark table (GPU rows when CUDA is present)"
+	@echo "make data   - regenerate data/scenes"
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps d2l==1.0.3
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (seglab)" >/dev/null
+	@touch $@
+
+lab: $(STAMP)
+	@echo "Opening JupyterLab on notebooks/; the URL with its token is printed below."
+	$(PY) -m jupyter lab --notebook-dir=notebooks --ip=$(HOST) --port=$(PORT) --no-browser \
+		--ServerApp.token="$${JUPYTER_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(16))')}" \
+		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+		$$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+test: $(STAMP)
+	SEGLAB_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax -p no:cacheprovider tests notebooks
+
+unit: $(STAMP)
+	SEGLAB_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile tests --ignore=tests/browser
+
+notebooks: $(STAMP)
+	SEGLAB_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax notebooks
+
+browser: $(STAMP)
+	SEGLAB_QUICK=1 $(PY) -m pytest tests/browser
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check seglab tests benchmarks
+
+data: $(STAMP)
+	$(PY) -m seglab.data.scenes data/scenes
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,110 @@
+"""The machinery behind the self-checks: compare, and explain the first difference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+
+
+@dataclass
+class CheckResult:
+    """Outcome of a self-check. ``bool(result)`` is ``passed``; it prints as a short verdict."""
+
+    name: str
+    passed: bool
+    message: str
+    counterexample: dict = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        head = f"{self.name}: {'pass' if self.passed else 'FAIL'}"
+        return f"{head} - {self.message}" if self.message else head
+
+    def _repr_html_(self) -> str:
+        colour = "#0a0" if self.passed else "#b00"
+        text = self.message.replace("&", "&amp;").replace("<", "&lt;").replace("\n", "<br>")
+        verdict = "&#10004; pass" if self.passed else "&#10008; not yet"
+        return f"<div style='color:{colour}'><b>{self.name}: {verdict}</b><br><code>{text}</code></div>"
+
+
+def _as_array(value) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().double().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def _short(value) -> str:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        return f"tensor(shape={tuple(value.shape)}, dtype={value.dtype}):\n{value}"
+    return repr(value)
+
+
+def _equal(got, want, atol: float, rtol: float) -> tuple[bool, str]:
+    if isinstance(want, (tuple, list)) and isinstance(got, (tuple, list)):
+        if len(got) != len(want):
+            return False, f"returned {len(got)} values, expected {len(want)}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            ok, why = _equal(g, w, atol, rtol)
+            if not ok:
+                return False, f"item {i}: {why}"
+        return True, ""
+    try:
+        g, w = _as_array(got), _as_array(want)
+    except (TypeError, ValueError):
+        return (got == want), f"returned {got!r}, expected {want!r}"
+    if g.shape != w.shape:
+        return False, f"returned shape {g.shape}, expected shape {w.shape}"
+    if not np.allclose(g, w, atol=atol, rtol=rtol, equal_nan=True):
+        worst = np.unravel_index(np.argmax(np.abs(g - w)), g.shape) if g.size else ()
+        return False, f"values differ; largest difference at index {tuple(int(i) for i in worst)}"
+    return True, ""
+
+
+def check_function(
+    student: Callable,
+    reference: Callable,
+    cases: Iterable[tuple[tuple, dict] | tuple],
+    *,
+    name: str | None = None,
+    atol: float = 1e-6,
+    rtol: float = 1e-5,
+) -> CheckResult:
+    """Run ``student`` and ``reference`` on every case ``(args, kwargs)`` (or a plain args tuple).
+
+    Returns a pass, or a fail naming the first case that differs, with both results.
+    """
+    name = name or getattr(student, "__name__", "your function")
+    count = 0
+    for case in cases:
+        if isinstance(case, tuple) and len(case) == 2 and isinstance(case[1], dict):
+            args, kwargs = case
+        else:
+            args, kwargs = (case if isinstance(case, tuple) else (case,)), {}
+        want = reference(*args, **kwargs)
+        try:
+            got = student(*args, **kwargs)
+        except Exception as exc:  # a student's error is a result to report, not a crash
+            return CheckResult(name, False, f"raised {type(exc).__name__}: {exc}", {"args": args, "kwargs": kwargs})
+        ok, why = _equal(got, want, atol, rtol)
+        count += 1
+        if not ok:
+            shown = ", ".join([*(_short(a) for a in args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+            message = f"{why}\ninput: {shown}\nyours: {_short(got)}\nexpected: {_short(want)}"
+            return CheckResult(name, False, message, {"args": args, "kwargs": kwargs, "got": got, "expected": want})
+    if count == 0:
+        raise ValueError("check_function needs at least one case")
+    return CheckResult(name, True, f"agrees with the reference on {count} cases")
+
+
+def check_value(answer: Any, expected: Any, *, name: str = "answer", atol: float = 1e-6, rtol: float = 1e-5,
+                hint: str = "") -> CheckResult:
+    """Check a single number or array answer against the expected one."""
+    ok, why = _equal(answer, expected, atol, rtol)
+    message = "correct" if ok else (why + (f"\nhint: {hint}" if hint else ""))
+    return CheckResult(name, ok, message)
