@@ -16,13 +16,14 @@ help:
 	@echo "make bench  - print the benchmark table (GPU rows when CUDA is present)"
 	@echo "make data   - regenerate data/scenes"
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile jupyter/overrides.json
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip install --quiet --no-deps d2l==1.0.3
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (seglab)" >/dev/null
+	mkdir -p $(VENV)/share/jupyter/lab/settings && cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/
 	@touch $@
 
 lab: $(STAMP)

@@ -35,7 +35,7 @@ class Explorer(W.VBox):
     def __init__(self, controls: dict, *, title: str = "", layout_rows: list[list[str]] | None = None):
         self.controls = dict(controls)
         self.state: dict = {}
-        self.image = W.Image(format="png")
+        self.image = W.Image(format="png", layout=W.Layout(align_self="flex-start", max_width="100%"))
         self.message = W.HTML()
         self.title = W.HTML(f"<b>{title}</b>") if title else W.HTML()
         rows = layout_rows or [list(self.controls)]

@@ -1,0 +1,140 @@
+"""Each notebook as a person meets it: opened in JupyterLab in headless Chromium, Run All, no error output, and
+every explorer widget reacts when its first slider is moved in the page.
+
+Cell outputs are read from JupyterLab's own notebook model (the server runs with ``expose_app_in_browser``), so an
+error is an ``error`` output, not a guess from CSS classes. Screenshots go to a temporary folder
+(``SEGLAB_SCREENSHOTS`` to keep them).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+RUN_TIMEOUT = float(os.environ.get("SEGLAB_BROWSER_TIMEOUT", "600"))
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+NOTEBOOK_STATE_JS = """
+() => {
+  const app = window.jupyterapp;
+  const panel = app && app.shell.currentWidget;
+  if (!panel || !panel.sessionContext || !panel.content || !panel.content.model) return null;
+  const ctx = panel.sessionContext;
+  const kernel = ctx.session && ctx.session.kernel;
+  const cells = panel.content.model.cells;
+  let total = 0, done = 0;
+  const errors = [];
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells.get(i);
+    if (cell.type !== 'code') continue;
+    total += 1;
+    if (cell.executionCount !== null && cell.executionCount !== undefined) done += 1;
+    for (let j = 0; j < cell.outputs.length; j++) {
+      const out = cell.outputs.get(j).toJSON();
+      if (out.output_type === 'error') errors.push(`cell ${i}: ${out.ename}: ${out.evalue}`);
+    }
+  }
+  return {ready: ctx.isReady, status: kernel ? kernel.status : 'none', total, done, errors};
+}
+"""
+
+
+def _wait_for(page, predicate, timeout, what):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = page.evaluate(NOTEBOOK_STATE_JS)
+        if last is not None and predicate(last):
+            return last
+        if last and last["errors"]:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last state: {last}")
+
+
+def _expected_widget_count(name: str) -> int:
+    """Cells whose value is an explorer built by ``seglab.widgets`` (one-line widget cells)."""
+    import json
+
+    cells = json.loads((ROOT / "notebooks" / name).read_text())["cells"]
+    count = 0
+    for cell in cells:
+        lines = [line for line in "".join(cell["source"]).strip().splitlines() if line.strip()]
+        if cell["cell_type"] == "code" and lines and lines[-1].startswith("widgets.") and lines[-1].endswith(")"):
+            count += 1
+    return count
+
+
+def _widget_outputs(page):
+    """Output areas that hold an explorer: a slider and a rendered image."""
+    outputs = page.locator(".jp-OutputArea-output")
+    found = []
+    for i in range(outputs.count()):
+        area = outputs.nth(i)
+        if area.locator(".widget-slider .noUi-handle").count() and area.locator("img.widget-image").count():
+            found.append(area)
+    return found
+
+
+def _move_first_slider(page, area) -> bytes:
+    """Move the area's first slider (keyboard, then a drag as fallback); return the image's new screenshot."""
+    image = area.locator("img.widget-image").first
+    before = image.screenshot()
+    handle = area.locator(".widget-slider .noUi-handle").first
+    for attempt in ("ArrowRight", "ArrowLeft", "drag-right", "drag-left"):
+        handle.scroll_into_view_if_needed()
+        if attempt.startswith("Arrow"):
+            handle.focus()
+            page.keyboard.press(attempt)
+        else:
+            box = handle.bounding_box()
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(x, y)
+            page.mouse.down()
+            page.mouse.move(x + (60 if attempt == "drag-right" else -60), y, steps=5)
+            page.mouse.up()
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            after = image.screenshot()
+            if after != before:
+                return after
+            time.sleep(0.3)
+    raise AssertionError("moving the first slider did not change the rendered image")
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_in_jupyterlab_and_widgets_react(name, lab_server, browser, screenshot_dir):
+    base, token, _ = lab_server
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/lab/tree/{name}?token={token}", wait_until="domcontentloaded", timeout=120_000)
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=120_000)
+        _wait_for(page, lambda s: s["ready"] and s["status"] == "idle", 120, "the kernel to be idle")
+        page.locator("#jp-main-statusbar").get_by_text("Idle").first.wait_for(timeout=60_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        state = _wait_for(
+            page, lambda s: s["done"] == s["total"] and s["status"] == "idle", RUN_TIMEOUT, f"{name} to finish"
+        )
+        page.screenshot(path=str(screenshot_dir / f"{Path(name).stem}-run.png"), full_page=True)
+        assert not state["errors"], f"{name} has error output: {state['errors']}"
+        assert state["total"] > 0 and state["done"] == state["total"]
+
+        areas = _widget_outputs(page)
+        expected = _expected_widget_count(name)
+        assert len(areas) >= expected, f"{name}: expected {expected} explorer widgets on the page, found {len(areas)}"
+        for k, area in enumerate(areas):
+            after = _move_first_slider(page, area)
+            (screenshot_dir / f"{Path(name).stem}-widget{k}.png").write_bytes(after)
+        state = page.evaluate(NOTEBOOK_STATE_JS)
+        assert not state["errors"], f"{name}: moving a slider produced errors: {state['errors']}"
+    finally:
+        page.evaluate("() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+                      "window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+        context.close()

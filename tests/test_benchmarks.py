@@ -1,0 +1,44 @@
+"""Every benchmark runs (in quick mode, tiny sizes) and yields well-formed rows: the figures come from `make bench`."""
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+FILES = sorted(BENCH.glob("bench_*.py"))
+
+
+def _load(path):
+    import sys
+
+    sys.path.insert(0, str(BENCH))
+    name = path.stem if path.stem == "harness" else f"_bench_{path.stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_harness_table_and_median():
+    harness = _load(BENCH / "harness.py")
+    calls = []
+    seconds = harness.median_seconds(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and seconds >= 0
+    table = harness.format_table([harness.Row("op", 1.5, "ms", "cpu", ratio=2.0, note="x")])
+    assert "| op" in table and "2.00x" in table
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_benchmark_runs_in_quick_mode(path):
+    rows = list(_load(path).rows(torch.device("cpu"), quick=True))
+    assert rows, f"{path.name} produced no rows"
+    for row in rows:
+        assert row.name and row.unit and row.device
+        assert math.isfinite(row.value) and row.value >= 0, row
