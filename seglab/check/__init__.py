@@ -13,7 +13,7 @@ from seglab.check.core import CheckResult, check_function, check_value
 __all__ = ["CheckResult", "check_function", "check_value"]
 
 #: Chapter checks live in these submodules and are found by name on first use.
-_CHAPTERS = ["transposed", "fcn", "unet", "segnet", "roi", "panoptic"]
+_CHAPTERS = ["scenes", "transposed", "fcn", "unet", "segnet", "roi", "panoptic"]
 __getattr__, _dir = lazy_exports(__name__, _CHAPTERS)
 
 def __dir__():
