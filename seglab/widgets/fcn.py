@@ -1,0 +1,94 @@
+"""Chapter 2 widget: which score streams does an FCN fuse, and what does each one contribute?"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import ipywidgets as W
+import numpy as np
+import torch
+
+from seglab.data.classes import IGNORE_INDEX
+from seglab.models.fcn import FCN, STREAMS, fcn_stream_scores
+from seglab.viz.fcn import fusion_figure
+from seglab.widgets.base import Explorer
+
+__all__ = ["fcn_fusion_explorer", "FusionExplorer"]
+
+
+class FusionExplorer(Explorer):
+    """Pick an image, a model and the streams to fuse (32s, +pool4, +pool3).
+
+    The FCN decoder is linear (bias-free upsampling, fusion by summation), so a model's logits are exactly the sum
+    of its streams decoded alone; leaving a stream out shows what the model predicts without it. ``state`` holds
+    ``index``, ``model``, ``streams`` (the fused ones), ``pred`` (``int64[H,W]``), ``errors`` (``bool[H,W]``),
+    ``pixel_accuracy`` and ``stream_means`` (mean absolute upsampled score per stream).
+    """
+
+    def __init__(self, models: Mapping[str, FCN], dataset):
+        if isinstance(models, FCN):
+            models = {f"FCN-{models.variant}": models}
+        if not isinstance(models, Mapping) or not models:
+            raise ValueError("models must be a non-empty dict name -> FCN (or a single FCN)")
+        for name, model in models.items():
+            if not isinstance(model, FCN):
+                raise TypeError(f"models[{name!r}] must be a seglab.models.FCN, got {type(model).__name__}")
+        if len(dataset) == 0:
+            raise ValueError("dataset is empty")
+        self.models, self.dataset = dict(models), dataset
+        self._cache: dict = {}
+        finest = max(self.models, key=lambda n: len(self.models[n].streams))
+        controls = {
+            "image": W.IntSlider(value=0, min=0, max=len(dataset) - 1, description="image", continuous_update=False),
+            "model": W.Dropdown(options=list(self.models), value=finest, description="model"),
+            **{f"fuse_{s}": W.Checkbox(value=True, description=("" if s == "32s" else "+") + s, indent=False)
+               for s in STREAMS},
+        }
+        super().__init__(controls, title="FCN skip fusion: what each stream adds",
+                         layout_rows=[["image", "model"], [f"fuse_{s}" for s in STREAMS]])
+
+    def _streams(self, name: str, index: int):
+        key = (name, index)
+        if key not in self._cache:
+            image, target = self.dataset[index]
+            model = self.models[name]
+            param = next(model.parameters())
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                scores = fcn_stream_scores(model, image[None].to(param.device, param.dtype))
+            model.train(was_training)
+            self._cache[key] = (image, target, {k: v[0].cpu() for k, v in scores.items()})
+        return self._cache[key]
+
+    def render(self, values):
+        name, index = values["model"], int(values["image"])
+        model = self.models[name]
+        selected = tuple(s for s in STREAMS if values[f"fuse_{s}"])
+        if not selected:
+            raise ValueError("select at least one stream to fuse")
+        missing = [s for s in selected if s not in model.streams]
+        if missing:
+            raise ValueError(f"{name} (FCN-{model.variant}) has no {', '.join(missing)} stream; "
+                             f"it fuses only {', '.join(model.streams)}")
+        image, target, scores = self._streams(name, index)
+        fused = sum(scores[s] for s in selected)
+        pred = fused.argmax(0)
+        target_t = torch.as_tensor(target)
+        valid = target_t != IGNORE_INDEX
+        errors = (pred != target_t) & valid
+        accuracy = float(1 - errors.sum() / valid.sum().clamp(min=1))
+        fig = fusion_figure(image, target_t, scores, selected, pred, model_name=name)
+        state = {
+            "index": index, "model": name, "streams": selected, "pred": pred.numpy(), "errors": errors.numpy(),
+            "pixel_accuracy": accuracy,
+            "stream_means": {s: float(np.abs(v.numpy()).mean()) for s, v in scores.items()},
+            "message": f"pixel accuracy {accuracy:.3f} with {' + '.join(selected)}",
+        }
+        return fig, state
+
+
+def fcn_fusion_explorer(models, dataset) -> FusionExplorer:
+    """Explore FCN skip fusion: ``models`` is a dict name -> trained :class:`~seglab.models.FCN` (or one FCN),
+    ``dataset`` yields ``(image float[3,H,W], mask int64[H,W])`` (e.g. ``SceneDataset(split="val")``)."""
+    return FusionExplorer(models, dataset)
