@@ -1,0 +1,90 @@
+"""Pure renderers for panoptic segmentation: id maps in colour, and the matching of a prediction to the gt."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from seglab.viz import new_figure, to_numpy_image, voc_palette
+
+__all__ = ["colorize_panoptic", "show_panoptic", "show_panoptic_match"]
+
+_PALETTE = voc_palette()
+
+
+def colorize_panoptic(id_map, segments_info) -> np.ndarray:
+    """``int[H, W]`` segment ids -> ``uint8[H, W, 3]``: each segment in its category's VOC colour (category id c ->
+    palette entry c - 1), things shaded apart by instance; VOID (0) in the VOC void cream, crowd segments hatched
+    grey."""
+    ids = id_map.detach().cpu().numpy() if isinstance(id_map, torch.Tensor) else np.asarray(id_map)
+    if ids.ndim != 2:
+        raise ValueError(f"id_map must have shape [H, W], got {ids.shape}")
+    out = np.empty(ids.shape + (3,), dtype=np.uint8)
+    out[...] = _PALETTE[255]
+    yy, xx = np.mgrid[: ids.shape[0], : ids.shape[1]]
+    for k, seg in enumerate(segments_info):
+        region = ids == seg["id"]
+        colour = _PALETTE[(int(seg["category_id"]) - 1) % 255].astype(np.float32)
+        if seg.get("isthing", seg["id"] % 256 != 0):  # things: alternate lighter / darker shades
+            colour = np.clip(colour * (0.55 + 0.15 * (k % 4)) + 40 * (k % 2), 0, 255)
+        if seg.get("iscrowd", 0):
+            colour = np.where(((yy + xx) % 4 < 2)[region][:, None], 160, colour)
+            out[region] = colour.astype(np.uint8)
+            continue
+        out[region] = colour.astype(np.uint8)
+    return out
+
+
+def _outline(ax, region: np.ndarray, colour: str) -> None:
+    if region.any():
+        ax.contour(region.astype(float), levels=[0.5], colors=[colour], linewidths=1.5)
+
+
+def show_panoptic(image, id_map, segments_info, *, title: str = "", scale: float = 2.6):
+    """Image and its panoptic map side by side, each segment labelled with its id."""
+    fig = new_figure(2 * scale, scale)
+    axes = fig.subplots(1, 2)
+    axes[0].imshow(to_numpy_image(image))
+    axes[1].imshow(colorize_panoptic(id_map, segments_info), interpolation="nearest")
+    ids = np.asarray(id_map)
+    for seg in segments_info:
+        ys, xs = np.nonzero(ids == seg["id"])
+        if len(ys):
+            axes[1].text(xs.mean(), ys.mean(), str(seg["id"]), fontsize=6, ha="center", va="center", color="w")
+    for ax, head in zip(axes, ("image", title or "panoptic ids (0 = VOID, cream)")):
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(head, fontsize=9)
+    return fig
+
+
+def show_panoptic_match(image, gt, pred, match: dict, *, highlight: int | None = None, table: str = "",
+                        scale: float = 2.6):
+    """Image, gt, prediction and a text panel.
+
+    gt, pred: ``(id_map, segments_info)``; match: :func:`seglab.metrics.match_segments` output. Matched predicted
+    segments are outlined green, false positives red, ignored ones grey, missed gt segments orange; ``highlight``
+    (a predicted segment id) is outlined white. ``table`` is printed in the fourth panel.
+    """
+    fig = new_figure(4 * scale, scale * 1.1)
+    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 1.3]})
+    gmap, pmap = (np.asarray(x[0].cpu() if isinstance(x[0], torch.Tensor) else x[0]) for x in (gt, pred))
+    axes[0].imshow(to_numpy_image(image))
+    axes[1].imshow(colorize_panoptic(gmap, gt[1]), interpolation="nearest")
+    axes[2].imshow(colorize_panoptic(pmap, pred[1]), interpolation="nearest")
+    for gid in match["fn"]:
+        _outline(axes[1], gmap == gid, "orange")
+    for _, pid, _ in match["tp"]:
+        _outline(axes[2], pmap == pid, "lime")
+    for pid in match["fp"]:
+        _outline(axes[2], pmap == pid, "red")
+    for pid in match["ignored"]:
+        _outline(axes[2], pmap == pid, "grey")
+    if highlight is not None:
+        _outline(axes[2], pmap == highlight, "white")
+    heads = ("image", "ground truth (orange: FN)", "prediction (green TP, red FP)", "")
+    for ax, head in zip(axes, heads):
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(head, fontsize=9)
+    axes[3].axis("off")
+    axes[3].text(0.0, 1.0, table, family="monospace", fontsize=7, va="top", ha="left", transform=axes[3].transAxes)
+    return fig
