@@ -10,6 +10,11 @@ Three numberings appear in the chapters, all derived from :data:`CATEGORIES`:
 
 from __future__ import annotations
 
+__all__ = [
+    "IGNORE_INDEX", "CATEGORIES", "CLASS_NAMES", "NUM_CLASSES", "STUFF_CLASSES", "THING_CLASSES", "NUM_THINGS",
+    "semantic_to_category", "category_to_semantic", "semantic_to_detection", "detection_to_semantic",
+]
+
 IGNORE_INDEX = 255
 
 #: COCO-style category table; the list index is the semantic label.
