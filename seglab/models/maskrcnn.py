@@ -1,0 +1,214 @@
+"""Mask R-CNN (He et al. 2017, arXiv 1703.06870) on torchvision's ``MaskRCNN``, with seglab's RoI poolers.
+
+``mask_rcnn(num_classes, backbone="small")`` is a small FPN Mask R-CNN that trains in a lecture on a CPU at 128 px;
+``backbone="resnet50_fpn"`` is the paper-scale model (ResNet-50-FPN) for GPUs, with weights only from a local file.
+``pooler="roi_pool"`` swaps both poolers for RoIPool (the paper's ablation, Table 2c);
+``roi_align_impl="seglab"`` pools with :func:`seglab.ops.roi_align` instead of torchvision's kernel (same outputs).
+
+Departures from the paper: the small backbone is a plain 4-stage CNN with BatchNorm (not a ResNet), the FPN has 3
+levels (strides 4/8/16) with one anchor size each, and torchvision's Mask R-CNN uses RoIAlign with
+``aligned=False`` (Detectron's first version), as the paper did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seglab.models.registry import register_model
+
+__all__ = ["mask_rcnn", "SmallBackbone", "mask_loss_reference", "capture_mask_loss_inputs", "swap_poolers",
+           "drop_crowd", "detect"]
+
+FEATMAPS = ["0", "1", "2"]
+
+
+def _conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class SmallBackbone(nn.Module):
+    """4 stages (16/32/64/128 channels, strides 2/4/8/16) and an FPN with ``out_channels`` on strides 4/8/16.
+
+    ``forward(images float[N, 3, H, W])`` -> ``OrderedDict`` with ``"0"`` ``[N, C, H/4, W/4]``, ``"1"`` (H/8)
+    and ``"2"`` (H/16).
+    """
+
+    def __init__(self, widths=(16, 32, 64, 128), out_channels: int = 64):
+        super().__init__()
+        from torchvision.ops import FeaturePyramidNetwork
+
+        chans = [3, *widths]
+        self.stages = nn.ModuleList(
+            nn.Sequential(_conv_bn(chans[i], chans[i + 1], 2), _conv_bn(chans[i + 1], chans[i + 1], 1))
+            for i in range(len(widths))
+        )
+        self.fpn = FeaturePyramidNetwork(list(widths[1:]), out_channels)
+        self.out_channels = out_channels
+
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
+        feats = []
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        return self.fpn(OrderedDict((name, f) for name, f in zip(FEATMAPS, feats[1:])))
+
+
+def _pooler(kind: str, impl: str, output_size: int, sampling_ratio: int, featmap_names):
+    from torchvision.ops import MultiScaleRoIAlign as TVMultiScaleRoIAlign
+
+    from seglab.ops.roi import MultiScaleRoIAlign, MultiScaleRoIPool
+
+    if kind == "roi_pool":
+        return MultiScaleRoIPool(featmap_names, output_size, sampling_ratio, impl=impl)
+    if impl == "seglab":
+        return MultiScaleRoIAlign(featmap_names, output_size, sampling_ratio)
+    return TVMultiScaleRoIAlign(featmap_names, output_size, sampling_ratio)
+
+
+def swap_poolers(model, pooler: str = "roi_align", roi_align_impl: str = "torchvision"):
+    """Replace the box (7x7) and mask (14x14) poolers of a torchvision Mask R-CNN in place; returns the model."""
+    if pooler not in ("roi_align", "roi_pool"):
+        raise ValueError(f"pooler must be 'roi_align' or 'roi_pool', got {pooler!r}")
+    if roi_align_impl not in ("torchvision", "seglab"):
+        raise ValueError(f"roi_align_impl must be 'torchvision' or 'seglab', got {roi_align_impl!r}")
+    heads = model.roi_heads
+    for attr in ("box_roi_pool", "mask_roi_pool"):
+        old = getattr(heads, attr)
+        new = _pooler(pooler, roi_align_impl, old.output_size, old.sampling_ratio, old.featmap_names)
+        setattr(heads, attr, new)
+    return model
+
+
+def _small_maskrcnn(num_classes: int, **kwargs):
+    from torchvision.models.detection import MaskRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+    from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+    from torchvision.ops import MultiScaleRoIAlign as TVMultiScaleRoIAlign
+
+    backbone = SmallBackbone()
+    c = backbone.out_channels
+    options = dict(
+        min_size=128, max_size=128, box_batch_size_per_image=64,
+        rpn_anchor_generator=AnchorGenerator(((12,), (24,), (48,)), ((0.5, 1.0, 2.0),) * 3),
+        box_roi_pool=TVMultiScaleRoIAlign(FEATMAPS, 7, 2),
+        mask_roi_pool=TVMultiScaleRoIAlign(FEATMAPS, 14, 2),
+        box_head=TwoMLPHead(c * 7 * 7, 256), box_predictor=FastRCNNPredictor(256, num_classes),
+        mask_head=MaskRCNNHeads(c, (64, 64), 1), mask_predictor=MaskRCNNPredictor(64, 64, num_classes),
+    )
+    options.update(kwargs)
+    return MaskRCNN(backbone, num_classes=None, **options)
+
+
+@register_model("mask_rcnn")
+def mask_rcnn(num_classes: int, backbone: str = "small", pooler: str = "roi_align",
+              roi_align_impl: str = "torchvision", weights_path=None, **kwargs):
+    """A torchvision ``MaskRCNN``.
+
+    Args:
+        num_classes: classes including the background (5 for the scenes: background + 4 thing classes).
+        backbone: ``"small"`` (CPU-sized, ``min_size = max_size = 128``) or ``"resnet50_fpn"`` (paper scale;
+            random init unless ``weights_path`` names a local state dict of ``maskrcnn_resnet50_fpn``).
+        pooler: ``"roi_align"`` (Mask R-CNN) or ``"roi_pool"`` (Fast R-CNN's quantized pooling: the ablation).
+        roi_align_impl: ``"torchvision"`` (native kernel) or ``"seglab"`` (:func:`seglab.ops.roi_align`).
+        **kwargs: passed to ``MaskRCNN`` (e.g. ``min_size``, ``box_detections_per_img``, ``rpn_post_nms_top_n_train``).
+
+    In train mode ``model(images, targets)`` returns the loss dict (``loss_classifier``, ``loss_box_reg``,
+    ``loss_mask``, ``loss_objectness``, ``loss_rpn_box_reg``); in eval mode a list of
+    ``{"boxes" [D, 4], "labels" [D], "scores" [D], "masks" float[D, 1, H, W]}``.
+    """
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2 (it counts the background), got {num_classes!r}")
+    if backbone == "small":
+        model = _small_maskrcnn(num_classes, **kwargs)
+    elif backbone == "resnet50_fpn":
+        from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+        model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes, **kwargs)
+    else:
+        raise ValueError(f"backbone must be 'small' or 'resnet50_fpn', got {backbone!r}")
+    if weights_path is not None:
+        path = Path(weights_path)
+        if not path.is_file():
+            raise ValueError(f"weights_path {str(path)!r} is not a file (weights are only loaded from local files)")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
+    return swap_poolers(model, pooler, roi_align_impl)
+
+
+def mask_loss_reference(mask_logits: Tensor, proposals: list, gt_masks: list, gt_labels: list,
+                        matched_idxs: list) -> Tensor:
+    """Lmask by hand (paper Sec. 3): per-pixel sigmoid cross-entropy on the ground-truth class's mask only.
+
+    ``mask_logits`` (Tensor[P, K, M, M]) for the P positive RoIs; ``proposals`` (List[Tensor[P_i, 4]]);
+    ``gt_masks`` (List[Tensor[G_i, H, W]]); ``gt_labels`` / ``matched_idxs`` (List[Tensor[P_i]]): the class of each
+    RoI and the gt instance it matched. The target is the gt mask cropped to the RoI and resampled to M x M with
+    RoIAlign (torchvision's rule: ``aligned=False``, adaptive sampling).
+    """
+    from seglab.ops.roi import roi_align
+
+    m = mask_logits.shape[-1]
+    targets, labels = [], []
+    for boxes, masks, lab, idx in zip(proposals, gt_masks, gt_labels, matched_idxs):  # one step per image
+        rois = torch.cat([idx[:, None].to(boxes), boxes], dim=1)
+        targets.append(roi_align(masks[:, None].to(boxes), rois, (m, m), 1.0)[:, 0])
+        labels.append(lab[idx])
+    if not targets or sum(len(t) for t in targets) == 0:
+        return mask_logits.sum() * 0
+    targets, labels = torch.cat(targets), torch.cat(labels)
+    logits = mask_logits[torch.arange(labels.shape[0], device=labels.device), labels]  # only the gt class
+    return F.binary_cross_entropy_with_logits(logits, targets)
+
+
+@contextlib.contextmanager
+def capture_mask_loss_inputs():
+    """Record the arguments of torchvision's ``maskrcnn_loss`` during a forward pass (for checking Lmask by hand).
+
+    ``with capture_mask_loss_inputs() as calls: losses = model(images, targets)``; then ``calls[0]`` holds
+    ``mask_logits, proposals, gt_masks, gt_labels, mask_matched_idxs`` and the loss value it returned.
+    """
+    from torchvision.models.detection import roi_heads
+
+    original, calls = roi_heads.maskrcnn_loss, []
+
+    def spy(*args):
+        loss = original(*args)
+        names = ("mask_logits", "proposals", "gt_masks", "gt_labels", "mask_matched_idxs")
+        calls.append({**dict(zip(names, args)), "loss": loss})
+        return loss
+
+    roi_heads.maskrcnn_loss = spy
+    try:
+        yield calls
+    finally:
+        roi_heads.maskrcnn_loss = original
+
+
+def drop_crowd(image: Tensor, target: dict):
+    """A dataset transform for training: keep the non-crowd instances (boxes, labels, masks) of a target."""
+    keep = target["iscrowd"] == 0 if "iscrowd" in target else torch.ones(len(target["labels"]), dtype=torch.bool)
+    out = dict(target)
+    for key in ("boxes", "labels", "masks", "area", "iscrowd"):
+        if key in out:
+            out[key] = out[key][keep]
+    return image, out
+
+
+@torch.no_grad()
+def detect(model, images, batch_size: int = 8) -> list:
+    """Eval-mode outputs for a list of ``float[3, H, W]`` images, in batches, moved to the CPU."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    outputs = []
+    for s in range(0, len(images), batch_size):
+        batch = [im.to(device) for im in images[s:s + batch_size]]
+        outputs += [{k: v.cpu() for k, v in out.items()} for out in model(batch)]
+    model.train(was_training)
+    return outputs

@@ -1,0 +1,74 @@
+"""The chapter 5 explorers: state follows the sliders; the values equal torchvision's; bad boxes give a message."""
+
+import pytest
+import torch
+
+from seglab import widgets
+from seglab.check.roi import (
+    bilinear_sample_reference,
+    bin_sample_points_reference,
+    check_bilinear_sample,
+    check_bin_sample_points,
+)
+
+
+def test_roi_align_explorer_state_follows_sliders():
+    w = widgets.roi_align_explorer()
+    assert "error" not in w.state
+    assert w.state["max_abs_diff"] < 1e-10 and w.state["max_abs_diff_pool"] < 1e-10
+    assert w.state["align"].shape == (2, 2) and w.state["grid"].grid == (2, 2)
+    before = w.state["align"].clone()
+    png = w.image.value
+    w.controls["x1"].value = 2.0  # the first slider changes the picture
+    assert not torch.equal(before, w.state["align"]) and w.image.value != png
+    w.controls["output_size"].value = 3
+    assert w.state["align"].shape == (3, 3) and w.state["pool"].shape == (3, 3)
+    w.controls["sampling_ratio"].value = 0  # adaptive
+    assert w.state["grid"].grid == (3, 4)  # ceil((38 - 9) / 4 / 3), ceil((45 - 2) / 4 / 3)
+    w.controls["aligned"].value = True
+    w.controls["spatial_scale"].value = 0.5
+    assert w.state["max_abs_diff"] < 1e-10 and w.state["misalignment_px"] >= 0
+
+
+def test_roi_align_explorer_bad_box_and_features():
+    w = widgets.roi_align_explorer(torch.rand(8, 8))
+    w.controls["x2"].value = 0.0
+    assert "x2 >= x1" in w.state["error"]
+    w.controls["x2"].value = 30.0
+    assert "error" not in w.state
+    with pytest.raises(ValueError, match="features must be"):
+        widgets.roi_align_explorer(torch.rand(8))
+
+
+def test_self_checks_pass_on_references_and_fail_on_wrong_answers():
+    assert check_bilinear_sample(bilinear_sample_reference)
+    assert not check_bilinear_sample(lambda f, y, x: f[int(y), int(x)] if 0 <= y < 5 and 0 <= x < 7 else 0.0)
+    assert check_bin_sample_points(bin_sample_points_reference)
+
+    def off_by_half(*args):
+        return bin_sample_points_reference(*args) + 0.5
+
+    assert not check_bin_sample_points(off_by_half)
+
+
+class _FakeModel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, images):
+        return [{"boxes": torch.tensor([[10.0, 10.0, 40.0, 40.0], [50.0, 50.0, 60.0, 70.0]]),
+                 "labels": torch.tensor([1, 2]), "scores": torch.tensor([0.9, 0.3]),
+                 "masks": torch.ones(2, 1, *im.shape[-2:]) * 0.7} for im in images]
+
+
+def test_mask_rcnn_explorer_threshold_and_image():
+    data = [(torch.rand(3, 64, 64), {"boxes": torch.tensor([[10.0, 10.0, 40.0, 40.0]]), "labels": torch.tensor([1]),
+                                     "masks": torch.ones(1, 64, 64, dtype=torch.uint8)}) for _ in range(2)]
+    w = widgets.mask_rcnn_explorer(_FakeModel(), data)
+    assert w.state["kept"] == 1 and w.state["num_detections"] == 2
+    png = w.image.value
+    w.controls["score_threshold"].value = 0.2
+    assert w.state["kept"] == 2 and w.state["labels"] == [1, 2]
+    w.controls["image"].value = 1
+    assert w.image.value != png and "error" not in w.state
