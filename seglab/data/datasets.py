@@ -1,0 +1,245 @@
+"""PyTorch datasets over the on-disk formats, in torchvision's tensor conventions.
+
+* :class:`VOCSegmentation`: a PASCAL VOC 2012 layout -> ``(image float32[3, H, W] in [0, 1], mask int64[H, W])``,
+  mask values are the palette PNG indices, 255 = ignore.
+* :class:`COCOInstances`: COCO instances JSON -> ``(image, {"boxes": float32[N, 4] xyxy, "labels": int64[N],
+  "masks": uint8[N, H, W], "image_id": int, "area": float32[N], "iscrowd": int64[N]})``; labels are 1..K in the
+  order of the JSON's categories (0 = background, the Mask R-CNN convention).
+* :class:`COCOPanoptic`: COCO panoptic JSON + PNGs -> ``(image, {"id_map": int64[H, W], "segments_info": [...],
+  "image_id": int})``; id 0 is VOID.
+* :class:`SceneDataset`: the generated scenes (``make_scenes``) through the three, chosen by ``task``.
+
+Every reader names the file when it is missing or corrupt, and a mask label outside the classes is reported with
+the label and the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from seglab.data.classes import CATEGORIES, IGNORE_INDEX, NUM_CLASSES
+from seglab.data.formats import check_labels, decode_segmentation, load_json, read_label_png, read_rgb_image, rgb_to_id
+
+__all__ = ["SceneDataset", "VOCSegmentation", "COCOInstances", "COCOPanoptic", "detection_collate",
+           "find_voc_root", "load_image", "TASKS", "VOC_NUM_CLASSES"]
+
+TASKS = ("semantic", "instance", "panoptic")
+VOC_NUM_CLASSES = 21  # PASCAL VOC: background + 20 object classes
+
+
+def load_image(path) -> torch.Tensor:
+    """Read an image file as ``float32[3, H, W]`` in [0, 1] (RGB)."""
+    array = read_rgb_image(path)
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float().div_(255.0)
+
+
+def find_voc_root(root) -> Path:
+    """``root`` may be the ``VOC2012`` folder itself or a folder holding ``VOCdevkit/VOC2012``."""
+    root = Path(root)
+    for candidate in (root, root / "VOCdevkit" / "VOC2012", root / "VOC2012"):
+        if (candidate / "JPEGImages").is_dir() and (candidate / "ImageSets" / "Segmentation").is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"root {root} is not a VOC 2012 folder: expected JPEGImages/ and ImageSets/Segmentation/ in it or in "
+        f"{root / 'VOCdevkit' / 'VOC2012'}"
+    )
+
+
+class VOCSegmentation(Dataset):
+    """PASCAL VOC segmentation: ``(image float32[3, H, W], mask int64[H, W])``, 255 = ignore.
+
+    ``root``: the ``VOC2012`` folder or a folder with ``VOCdevkit/VOC2012`` (the real 2012 release or the scenes).
+    ``split``: any list in ``ImageSets/Segmentation`` (VOC ships train, val, trainval).
+    ``num_classes``: labels must be in ``0..num_classes-1`` or 255 (21 for real VOC; 8 = ``NUM_CLASSES`` for scenes).
+    ``transforms``: a joint transform ``(image, mask) -> (image, mask)``.
+    """
+
+    def __init__(self, root, split: str = "train", transforms=None, num_classes: int = VOC_NUM_CLASSES):
+        self.root = find_voc_root(root)
+        split_dir = self.root / "ImageSets" / "Segmentation"
+        if not isinstance(split, str) or not (split_dir / f"{split}.txt").is_file():
+            allowed = sorted(p.stem for p in split_dir.glob("*.txt"))
+            raise ValueError(f"split must be one of {allowed} (lists in {split_dir}), got {split!r}")
+        if not isinstance(num_classes, int) or not 1 <= num_classes <= 255:
+            raise ValueError(f"num_classes must be an int in 1..255, got {num_classes!r}")
+        self.split, self.transforms, self.num_classes = split, transforms, num_classes
+        self.names = [line.strip() for line in (split_dir / f"{split}.txt").read_text().splitlines() if line.strip()]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def image_path(self, index: int) -> Path:
+        return self.root / "JPEGImages" / f"{self.names[index]}.jpg"
+
+    def mask_path(self, index: int) -> Path:
+        return self.root / "SegmentationClass" / f"{self.names[index]}.png"
+
+    def __getitem__(self, index: int):
+        image = load_image(self.image_path(index))
+        path = self.mask_path(index)
+        labels = check_labels(read_label_png(path), self.num_classes, path, IGNORE_INDEX)
+        if labels.shape != tuple(image.shape[1:]):
+            raise ValueError(f"mask {path} has size {labels.shape}, expected the image size {tuple(image.shape[1:])}")
+        mask = torch.from_numpy(labels.astype(np.int64))
+        return self.transforms(image, mask) if self.transforms is not None else (image, mask)
+
+
+class _COCOBase(Dataset):
+    def __init__(self, annotation_file, image_dir, transforms=None):
+        self.annotation_file, self.image_dir = Path(annotation_file), Path(image_dir)
+        self.data = load_json(self.annotation_file)
+        for key in ("images", "annotations", "categories"):
+            if key not in self.data:
+                raise ValueError(f"annotation file {self.annotation_file} has no {key!r} list")
+        if not self.image_dir.is_dir():
+            raise FileNotFoundError(f"image_dir not found: {self.image_dir}")
+        self.transforms = transforms
+        self.images = sorted(self.data["images"], key=lambda im: im["id"])
+        self.image_ids = [int(im["id"]) for im in self.images]
+        self.categories = self.data["categories"]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def _image(self, index: int) -> torch.Tensor:
+        return load_image(self.image_dir / self.images[index]["file_name"])
+
+
+class COCOInstances(_COCOBase):
+    """COCO instance segmentation in torchvision's detection convention (see the module docstring).
+
+    ``annotation_file``: ``instances_*.json``; ``image_dir``: the folder the images' ``file_name`` is relative to.
+    Masks may be RLE (compressed or not) or polygons (real COCO). ``label_of[category_id]`` gives the label.
+    """
+
+    def __init__(self, annotation_file, image_dir, transforms=None):
+        super().__init__(annotation_file, image_dir, transforms)
+        self.label_of = {int(c["id"]): k + 1 for k, c in enumerate(self.categories)}
+        self.by_image: dict[int, list] = {i: [] for i in self.image_ids}
+        for ann in self.data["annotations"]:
+            self.by_image.setdefault(int(ann["image_id"]), []).append(ann)
+
+    def __getitem__(self, index: int):
+        image = self._image(index)
+        height, width = image.shape[1:]
+        anns, masks = self.by_image[self.image_ids[index]], []
+        for ann in anns:
+            if ann["category_id"] not in self.label_of:
+                raise ValueError(f"annotation {ann.get('id')} in {self.annotation_file} has category_id "
+                                 f"{ann['category_id']}, not one of {sorted(self.label_of)}")
+            try:
+                masks.append(decode_segmentation(ann["segmentation"], height, width))
+            except ValueError as exc:
+                raise ValueError(f"annotation {ann.get('id')} in {self.annotation_file}: {exc}") from exc
+        masks = np.stack(masks) if anns else np.zeros((0, height, width), np.uint8)
+        boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)],
+                             dtype=torch.float32).reshape(-1, 4)
+        target = {
+            "boxes": boxes,
+            "labels": torch.tensor([self.label_of[a["category_id"]] for a in anns], dtype=torch.int64),
+            "masks": torch.from_numpy(masks),
+            "image_id": self.image_ids[index],
+            "area": torch.tensor([a["area"] for a in anns], dtype=torch.float32),
+            "iscrowd": torch.tensor([a.get("iscrowd", 0) for a in anns], dtype=torch.int64),
+        }
+        return self.transforms(image, target) if self.transforms is not None else (image, target)
+
+
+class COCOPanoptic(_COCOBase):
+    """COCO panoptic segmentation: ``(image, {"id_map": int64[H, W], "segments_info": list, "image_id": int})``.
+
+    ``annotation_file``: ``panoptic_*.json``; ``image_dir``: the images (e.g. ``val2017/``); ``panoptic_dir``: the
+    id PNGs (e.g. ``panoptic_val2017/``), ``id = R + 256*G + 256**2*B``, 0 = VOID. Every non-zero id in a PNG must
+    appear in its ``segments_info``.
+    """
+
+    def __init__(self, annotation_file, image_dir, panoptic_dir, transforms=None):
+        super().__init__(annotation_file, image_dir, transforms)
+        self.panoptic_dir = Path(panoptic_dir)
+        if not self.panoptic_dir.is_dir():
+            raise FileNotFoundError(f"panoptic_dir not found: {self.panoptic_dir}")
+        self.by_image = {int(a["image_id"]): a for a in self.data["annotations"]}
+        missing = [i for i in self.image_ids if i not in self.by_image]
+        if missing:
+            raise ValueError(f"{self.annotation_file}: images {missing[:5]} have no panoptic annotation")
+        self.isthing = {int(c["id"]): int(c.get("isthing", 1)) for c in self.categories}
+
+    def __getitem__(self, index: int):
+        image = self._image(index)
+        ann = self.by_image[self.image_ids[index]]
+        path = self.panoptic_dir / ann["file_name"]
+        id_map = rgb_to_id(read_rgb_image(path))
+        if id_map.shape != tuple(image.shape[1:]):
+            raise ValueError(f"panoptic PNG {path} has size {id_map.shape}, "
+                             f"expected the image size {tuple(image.shape[1:])}")
+        known = {int(s["id"]) for s in ann["segments_info"]}
+        unknown = sorted(set(np.unique(id_map).tolist()) - known - {0})
+        if unknown:
+            raise ValueError(f"panoptic PNG {path} has segment id(s) {unknown[:5]} missing from its segments_info")
+        target = {"id_map": torch.from_numpy(id_map), "segments_info": [dict(s) for s in ann["segments_info"]],
+                  "image_id": self.image_ids[index]}
+        return self.transforms(image, target) if self.transforms is not None else (image, target)
+
+
+class SceneDataset(Dataset):
+    """The generated scenes (``make_scenes``) for one task.
+
+    ``task="semantic"``: ``(image float32[3, H, W] in [0, 1], mask int64[H, W])``, 255 = ignore (VOC files);
+    ``"instance"``: ``(image, {"boxes", "labels" (1..4), "masks", "image_id", "area", "iscrowd"})`` (COCO
+    instances; crowd regions are included with ``iscrowd = 1``: drop them for training with
+    ``keep = target["iscrowd"] == 0``); ``"panoptic"``: ``(image, {"id_map", "segments_info", "image_id"})``.
+    Attributes: ``image_ids`` (COCO ids, in item order), ``names`` (file stems), ``categories``
+    (:data:`seglab.data.classes.CATEGORIES`), ``num_classes`` (8).
+    """
+
+    def __init__(self, root=None, split: str = "train", task: str = "semantic", transforms=None):
+        from seglab.utils import DATA_DIR
+
+        self.root = Path(DATA_DIR / "scenes" if root is None else root)
+        if split not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"scenes root {self.root} not found; generate it with "
+                                    f"`python -m seglab.data.scenes {self.root}` (or `make data`)")
+        self.split, self.task, self.transforms = split, task, transforms
+        self.categories, self.num_classes = CATEGORIES, NUM_CLASSES
+        self.voc = VOCSegmentation(self.root, split, num_classes=NUM_CLASSES)
+        self.names = self.voc.names
+        annotations = self.root / "coco" / "annotations"
+        image_dir = self.voc.root / "JPEGImages"
+        if task == "panoptic":
+            self.coco = COCOPanoptic(annotations / f"panoptic_{split}.json", image_dir,
+                                     self.root / "coco" / f"panoptic_{split}")
+        else:  # the instance JSON also gives the semantic task its image ids
+            self.coco = COCOInstances(annotations / f"instances_{split}.json", image_dir)
+        stems = [Path(im["file_name"]).stem for im in self.coco.images]
+        if stems != self.names:
+            raise ValueError(f"{self.root}: ImageSets/Segmentation/{split}.txt and the COCO JSON list different images")
+        self.image_ids = self.coco.image_ids
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: int):
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} {self.split} scenes")
+        image, target = (self.voc if self.task == "semantic" else self.coco)[index % len(self)]
+        return self.transforms(image, target) if self.transforms is not None else (image, target)
+
+    def __repr__(self) -> str:
+        return f"SceneDataset(root={str(self.root)!r}, split={self.split!r}, task={self.task!r}, n={len(self)})"
+
+
+def detection_collate(batch):
+    """Collate ``[(image, target), ...]`` into ``(list of images, list of targets)`` (images may differ in size),
+    the input format of torchvision's detection models."""
+    if not isinstance(batch, (list, tuple)) or not all(isinstance(b, (list, tuple)) and len(b) == 2 for b in batch):
+        raise ValueError("batch must be a list of (image, target) pairs")
+    images, targets = zip(*batch) if batch else ((), ())
+    return list(images), list(targets)
