@@ -1,0 +1,94 @@
+"""Pictures for chapter 4 (SegNet): pure renderers, arrays in, a Matplotlib figure out."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from matplotlib.patches import Rectangle
+
+from seglab.viz import new_figure
+
+__all__ = ["draw_array", "draw_unpooling", "draw_maps", "draw_memory_bars"]
+
+
+def _np(a) -> np.ndarray:
+    return a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor) else np.asarray(a, dtype=np.float64)
+
+
+def draw_array(ax, values, *, title: str = "", cmap: str = "Blues", annotate: bool = True, fmt: str = "{:g}",
+               boxes=(), vmin=None, vmax=None) -> None:
+    """A small 2-D array as cells with their numbers; ``boxes``: ``[(row, col)]`` cells outlined in red."""
+    arr = _np(values)
+    ax.imshow(arr, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    h, w = arr.shape
+    ax.hlines(np.arange(-0.5, h + 0.5), -0.5, w - 0.5, colors="0.7", linewidth=0.4)
+    ax.vlines(np.arange(-0.5, w + 0.5), -0.5, h - 0.5, colors="0.7", linewidth=0.4)
+    ax.set_xticks([]), ax.set_yticks([])
+    if annotate and arr.size <= 81:  # numbers only where they stay readable (and text is slow to draw)
+        top = np.nanmax(np.abs(arr)) if arr.size else 0.0
+        size = 7 if arr.size <= 36 else 6
+        for (i, j), v in np.ndenumerate(arr):
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=size,
+                    color="white" if top and abs(v) > 0.6 * top else "black")
+    for r, c in boxes:
+        ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.6))
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def draw_unpooling(x, values, indices, sparse, dense=None, *, dense_title: str = "densified", dpi: int = 80):
+    """Input with each window's maximum outlined, pooled values, index map, sparse unpooled map (and dense map).
+
+    All arguments are 2-D: ``x float[H, W]``, ``values`` and ``indices`` ``[h, w]``, ``sparse``/``dense`` ``[H, W]``.
+    """
+    x_np, idx = _np(x), _np(indices).astype(np.int64)
+    w = x_np.shape[1]
+    boxes = sorted({(int(i) // w, int(i) % w) for i in idx.flatten()})
+    panels = 4 if dense is None else 5
+    fig = new_figure(2.3 * panels, 2.6, dpi=dpi)
+    axes = fig.subplots(1, panels)
+    vmin, vmax = float(np.nanmin(x_np)), float(np.nanmax(x_np))
+    draw_array(axes[0], x_np, title="input (red: each window's max)", boxes=boxes, vmin=vmin, vmax=vmax)
+    draw_array(axes[1], values, title="max pooled", vmin=vmin, vmax=vmax)
+    draw_array(axes[2], idx, title="indices (row*W + col)", cmap="Oranges", fmt="{:.0f}")
+    draw_array(axes[3], sparse, title="unpooled (sparse)", boxes=boxes, vmin=vmin, vmax=vmax)
+    if dense is not None:
+        draw_array(axes[4], dense, title=dense_title, cmap="Purples", fmt="{:.1f}")
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.02, wspace=0.08)
+    return fig
+
+
+def draw_maps(rows: dict, *, cmap: str = "viridis", scale: float = 2.0, dpi: int = 80):
+    """A grid of feature maps: ``{row title: {column title: float[H, W]}}`` (each map scaled on its own)."""
+    titles = list(rows)
+    cols = max(len(r) for r in rows.values())
+    fig = new_figure(scale * cols, scale * len(titles) + 0.3, dpi=dpi)
+    axes = fig.subplots(len(titles), cols, squeeze=False)
+    for r, title in enumerate(titles):
+        for c, (name, arr) in enumerate(rows[title].items()):
+            ax = axes[r, c]
+            ax.imshow(_np(arr), cmap=cmap, interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"{title}: {name}" if c == 0 else name, fontsize=8)
+        for c in range(len(rows[title]), cols):
+            axes[r, c].set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def draw_memory_bars(rows: list[dict], keys: list[str], *, labels=None, dpi: int = 80):
+    """Horizontal bars of ``row[key]`` per model for each key (linear, from zero); ``rows`` from ``memory_table``."""
+    fig = new_figure(3.2 * len(keys), 0.5 * len(rows) + 1.2, dpi=dpi)
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    names = [r["model"] for r in rows]
+    for ax, key, label in zip(axes, keys, labels or keys):
+        vals = [r.get(key) or 0.0 for r in rows]
+        ax.barh(names, vals, color="#4a7ab5")
+        ax.set_xlim(0, 1.25 * max(vals) if max(vals) > 0 else 1)
+        ax.set_title(label, fontsize=9)
+        ax.invert_yaxis()
+        for i, v in enumerate(vals):
+            if v:
+                ax.text(v, i, f" {v:.3g}", va="center", fontsize=7)
+    fig.tight_layout()
+    return fig
