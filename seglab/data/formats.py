@@ -174,12 +174,12 @@ def dump_json(obj) -> bytes:
     return (json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def load_json(path) -> dict:
-    """Read a JSON file; a missing or malformed file raises an error naming it."""
+def load_json(path, what: str = "annotation file") -> dict:
+    """Read a JSON file; a missing or malformed file raises an error naming ``what`` and the path."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"annotation file not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path}")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"cannot parse JSON file {path}: {exc}") from exc
+        raise ValueError(f"cannot parse {what} {path} as JSON: {exc}") from exc

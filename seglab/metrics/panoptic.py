@@ -229,15 +229,9 @@ def panoptic_quality(gt, pred, categories=None) -> dict:
 
 
 def _load_json(value, name: str) -> dict:
-    if isinstance(value, dict):
-        return value
-    path = Path(value)
-    if not path.is_file():
-        raise FileNotFoundError(f"{name} not found: {path}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"cannot parse {name} {path}: {exc}") from exc
+    from seglab.data.formats import load_json
+
+    return value if isinstance(value, dict) else load_json(value, name)
 
 
 def _read_png(folder, file_name: str, image: str) -> np.ndarray:

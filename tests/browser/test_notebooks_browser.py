@@ -40,16 +40,18 @@ NOTEBOOK_STATE_JS = """
       if (out.output_type === 'error') errors.push(`cell ${i}: ${out.ename}: ${out.evalue}`);
     }
   }
-  return {ready: ctx.isReady, status: kernel ? kernel.status : 'none', total, done, errors};
+  return {path: panel.context.path, ready: ctx.isReady, status: kernel ? kernel.status : 'none', total, done, errors};
 }
 """
 
 
-def _wait_for(page, predicate, timeout, what):
+def _wait_for(page, name, predicate, timeout, what):
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
         last = page.evaluate(NOTEBOOK_STATE_JS)
+        if last is not None and last["path"] != name:
+            raise AssertionError(f"JupyterLab shows {last['path']!r}, not {name!r}")
         if last is not None and predicate(last):
             return last
         if last and last["errors"]:
@@ -114,13 +116,15 @@ def test_notebook_runs_in_jupyterlab_and_widgets_react(name, lab_server, browser
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
-        page.goto(f"{base}/lab/tree/{name}?token={token}", wait_until="domcontentloaded", timeout=120_000)
+        # A workspace of its own, reset, so tabs from an earlier test are not restored beside this notebook.
+        url = f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={token}"
+        page.goto(url, wait_until="domcontentloaded", timeout=120_000)
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=120_000)
-        _wait_for(page, lambda s: s["ready"] and s["status"] == "idle", 120, "the kernel to be idle")
+        _wait_for(page, name, lambda s: s["ready"] and s["status"] == "idle", 120, "the kernel to be idle")
         page.locator("#jp-main-statusbar").get_by_text("Idle").first.wait_for(timeout=60_000)
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         state = _wait_for(
-            page, lambda s: s["done"] == s["total"] and s["status"] == "idle", RUN_TIMEOUT, f"{name} to finish"
+            page, name, lambda s: s["done"] == s["total"] and s["status"] == "idle", RUN_TIMEOUT, f"{name} to finish"
         )
         page.screenshot(path=str(screenshot_dir / f"{Path(name).stem}-run.png"), full_page=True)
         assert not state["errors"], f"{name} has error output: {state['errors']}"
