@@ -27,10 +27,11 @@ $(STAMP): pyproject.toml Makefile jupyter/overrides.json
 	@touch $@
 
 lab: $(STAMP)
-	@echo "Opening JupyterLab on notebooks/; the URL with its token is printed below."
-	$(PY) -m jupyter lab --notebook-dir=notebooks --ip=$(HOST) --port=$(PORT) --no-browser \
-		--ServerApp.token="$${JUPYTER_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(16))')}" \
-		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+	@token="$${JUPYTER_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(16))')}"; \
+	echo ""; echo "  seglab is opening in JupyterLab: http://$(HOST):$(PORT)/lab?token=$$token"; echo ""; \
+	exec $(PY) -m jupyter lab --notebook-dir=notebooks --ip=$(HOST) --port=$(PORT) --ServerApp.port_retries=0 \
+		--no-browser --ServerApp.token="$$token" --LabApp.news_url=None \
+		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 		$$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 test: $(STAMP)
