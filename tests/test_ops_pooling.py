@@ -109,7 +109,10 @@ def test_unpool_output_size_rules_and_errors():
         unpool_output_size((3, 4), output_size=(8, 8))
     with pytest.raises(ValueError, match="output_size must hold 2 or 4 ints"):
         unpool_output_size((3, 4), output_size=(1, 7, 9))
-    v, i = F.max_pool2d(torch.randn(1, 1, 7, 9), 2, 2, return_indices=True)
+    x = torch.zeros(1, 1, 7, 9)
+    x[..., 5, 7] = 1.0  # a maximum at flat index 5*9+7 = 52, beyond the default 6x8 = 48 output
+    v, i = F.max_pool2d(x, 2, 2, return_indices=True)
+    assert int(i.max()) == 52
     with pytest.raises(ValueError, match="indices must lie in"):
         max_unpool2d_naive(v, i)  # default 6x8 is too small for indices from 7x9
     with pytest.raises(ValueError, match="indices must have the shape of x"):

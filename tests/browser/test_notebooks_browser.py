@@ -75,7 +75,7 @@ def _expected_widget_count(name: str) -> int:
 
 def _widget_outputs(page):
     """Output areas that hold an explorer: a slider and a rendered image."""
-    outputs = page.locator(".jp-OutputArea-output")
+    outputs = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output")
     found = []
     for i in range(outputs.count()):
         area = outputs.nth(i)
