@@ -83,6 +83,13 @@ def _check_input(input: Tensor) -> None:
         raise ValueError(f"input must be a Tensor[N, C, H, W], got {shape}")
 
 
+def _prepare(input: Tensor, boxes, output_size) -> tuple[Tensor, tuple[int, int]]:
+    """Shared argument handling of the RoI ops: checked input, ``Tensor[K, 5]`` RoIs (no gradient), ``(PH, PW)``."""
+    _check_input(input)
+    rois = boxes_to_rois(boxes, dtype=input.dtype, device=input.device).detach()  # no gradient to boxes
+    return rois, _pair(output_size)
+
+
 def _axis_samples(start: Tensor, size: Tensor, bins: int, grid: Tensor, max_grid: int):
     """Sample coordinates along one axis: ``[K, bins, max_grid]`` and the mask of real samples (``iy < grid``)."""
     bin_size = size / bins  # [K]
@@ -165,9 +172,7 @@ def roi_align(input: Tensor, boxes: BoxesLike, output_size, spatial_scale: float
     Returns:
         Tensor[K, C, PH, PW] in the input's dtype and on its device.
     """
-    _check_input(input)
-    ph, pw = _pair(output_size)
-    rois = boxes_to_rois(boxes, dtype=input.dtype, device=input.device).detach()  # no gradient to boxes
+    rois, (ph, pw) = _prepare(input, boxes, output_size)
     n, c, h, w = input.shape
     k = rois.shape[0]
     if k == 0:
@@ -279,9 +284,7 @@ def roi_pool(input: Tensor, boxes: BoxesLike, output_size, spatial_scale: float 
     Returns:
         Tensor[K, C, PH, PW]; empty bins give 0. The gradient goes to each bin's argmax (the first in row-major order).
     """
-    _check_input(input)
-    ph, pw = _pair(output_size)
-    rois = boxes_to_rois(boxes, dtype=input.dtype, device=input.device).detach()  # no gradient to boxes
+    rois, (ph, pw) = _prepare(input, boxes, output_size)
     n, c, h, w = input.shape
     k = rois.shape[0]
     if k == 0:
