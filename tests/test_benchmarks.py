@@ -42,3 +42,14 @@ def test_benchmark_runs_in_quick_mode(path):
     for row in rows:
         assert row.name and row.unit and row.device
         assert math.isfinite(row.value) and row.value >= 0, row
+
+
+@pytest.mark.slow
+def test_pooler_ablation_script_runs_in_quick_mode(capsys):
+    script = _load(BENCH / "ablation_pooler.py")
+    assert script.main(["--quick", "--seeds", "0", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| 0 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert len(cells) == 5 and all("/" in c and "[" in c for c in cells[1:3])
+    assert "seeds where RoIAlign won: AP" in out and "agnostic AP75" in out

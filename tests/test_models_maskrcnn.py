@@ -34,8 +34,29 @@ def test_registered_and_poolers_swapped():
     assert model.roi_heads.mask_roi_pool.output_size == (14, 14)
     m2 = mask_rcnn(5, pooler="roi_pool")
     assert isinstance(m2.roi_heads.box_roi_pool, MultiScaleRoIPool)
+    assert m2.roi_heads.box_roi_pool.impl == "torchvision"  # the native RoIPool unless asked otherwise
     m3 = mask_rcnn(5, roi_align_impl="seglab")
     assert isinstance(m3.roi_heads.mask_roi_pool, MultiScaleRoIAlign)
+    m4 = mask_rcnn(5, pooler="roi_pool", roi_pool_impl="seglab")
+    assert m4.roi_heads.box_roi_pool.impl == m4.roi_heads.mask_roi_pool.impl == "seglab"
+
+
+SIDES = torch.tensor([10.0, 17.9, 18.1, 30.0, 35.9, 36.1, 60.0, 111.0, 113.0])
+
+
+@pytest.mark.parametrize("options", [{}, {"pooler": "roi_pool"}, {"roi_align_impl": "seglab"},
+                                     {"pooler": "roi_pool", "roi_pool_impl": "seglab"}])
+@pytest.mark.parametrize("scale, levels", [(None, [0, 0, 0, 0, 0, 0, 0, 0, 1]),  # torchvision's 224
+                                           (36, [0, 0, 1, 1, 1, 2, 2, 2, 2])])
+def test_fpn_level_rule_is_kept_by_every_pooler(options, scale, levels):
+    heads = mask_rcnn(5, canonical_scale=scale, **options).roi_heads
+    for pooler in (heads.box_roi_pool, heads.mask_roi_pool):
+        assert (pooler.canonical_scale, pooler.canonical_level) == (scale or 224, 4)
+        features = {name: torch.zeros(1, 1, 128 // s, 128 // s) for name, s in zip(["0", "1", "2"], (4, 8, 16))}
+        pooler(features, [torch.tensor([[0.0, 0.0, 8.0, 8.0]])], [(128, 128)])  # sets up the level mapper
+        boxes = torch.stack([torch.zeros_like(SIDES), torch.zeros_like(SIDES), SIDES, SIDES], 1)
+        # floor(4 + log2(side / scale)) clamped to levels 2-4 (strides 4, 8, 16), as indices 0-2
+        assert pooler.map_levels([boxes]).tolist() == levels
 
 
 def test_bad_arguments():
@@ -47,6 +68,10 @@ def test_bad_arguments():
         mask_rcnn(5, pooler="max")
     with pytest.raises(ValueError, match="roi_align_impl must be"):
         mask_rcnn(5, roi_align_impl="cuda")
+    with pytest.raises(ValueError, match="roi_pool_impl must be"):
+        mask_rcnn(5, pooler="roi_pool", roi_pool_impl="native")
+    with pytest.raises(ValueError, match="canonical_scale must be"):
+        mask_rcnn(5, canonical_scale=0)
     with pytest.raises(ValueError, match="weights_path"):
         mask_rcnn(5, weights_path="/nonexistent/weights.pt")
 

@@ -8,7 +8,18 @@
 Departures from the paper: the small backbone is a plain 4-stage CNN with BatchNorm (not a ResNet), the FPN has 3
 levels (strides 4/8/16) with one anchor size each, and torchvision's Mask R-CNN uses RoIAlign with
 ``aligned=False`` (Detectron's first version), as the paper did.
+
+The small model is sized to its data (1-6 things of 15-60 px on 128 px images): its RPN keeps 600 boxes per level
+before NMS and 300 after it in training (150 at test time) instead of 2000 / 1000, plenty for a handful of objects
+(NMS was a quarter of a CPU step).
+
+FPN level rule: an RoI of side ``s = sqrt(w h)`` pools from level ``floor(4 + log2(s / canonical_scale))`` (FPN paper,
+Eq. 1), clamped to the levels the model has. With torchvision's ``canonical_scale=224`` every thing in our scenes
+(side < 112 px) pools from the finest map, stride 4, where RoIPool's rounding moves an edge by at most 2 px.
+``canonical_scale=36`` (224 scaled from ~800 px COCO images to our 128 px) sends things of 18-36 px to stride 8 and
+larger ones to stride 16, closer to the paper's single stride-16 (C4) map of its Table 2c.
 """
+
 
 from __future__ import annotations
 
@@ -59,28 +70,47 @@ class SmallBackbone(nn.Module):
         return self.fpn(OrderedDict((name, f) for name, f in zip(FEATMAPS, feats[1:])))
 
 
-def _pooler(kind: str, impl: str, output_size: int, sampling_ratio: int, featmap_names):
+_IMPLS = ("torchvision", "seglab")
+
+
+def _pooler(kind: str, impl: str, old):
+    """A pooler of ``kind`` with the size, sampling ratio, feature maps and FPN level rule of ``old``."""
     from torchvision.ops import MultiScaleRoIAlign as TVMultiScaleRoIAlign
 
     from seglab.ops.roi import MultiScaleRoIAlign, MultiScaleRoIPool
 
+    args = (old.featmap_names, old.output_size, old.sampling_ratio)
+    levels = {"canonical_scale": old.canonical_scale, "canonical_level": old.canonical_level}
     if kind == "roi_pool":
-        return MultiScaleRoIPool(featmap_names, output_size, sampling_ratio, impl=impl)
+        return MultiScaleRoIPool(*args, **levels, impl=impl)
     if impl == "seglab":
-        return MultiScaleRoIAlign(featmap_names, output_size, sampling_ratio)
-    return TVMultiScaleRoIAlign(featmap_names, output_size, sampling_ratio)
+        return MultiScaleRoIAlign(*args, **levels)
+    return TVMultiScaleRoIAlign(*args, **levels)
 
 
-def swap_poolers(model, pooler: str = "roi_align", roi_align_impl: str = "torchvision"):
-    """Replace the box (7x7) and mask (14x14) poolers of a torchvision Mask R-CNN in place; returns the model."""
+def swap_poolers(model, pooler: str = "roi_align", roi_align_impl: str = "torchvision",
+                 roi_pool_impl: str = "torchvision", canonical_scale: int | None = None):
+    """Replace the box (7x7) and mask (14x14) poolers of a torchvision Mask R-CNN in place; returns the model.
+
+    The new poolers keep the old ones' output sizes, sampling ratios, feature maps and FPN level rule, except that
+    ``canonical_scale`` (when given) sets the RoI side that pools from level 4 (see the module docstring).
+    ``roi_align_impl`` picks the RoIAlign op and ``roi_pool_impl`` the RoIPool op: ``"torchvision"`` (native kernel)
+    or ``"seglab"`` (:func:`seglab.ops.roi_align` / :func:`seglab.ops.roi_pool`, same values).
+    """
     if pooler not in ("roi_align", "roi_pool"):
         raise ValueError(f"pooler must be 'roi_align' or 'roi_pool', got {pooler!r}")
-    if roi_align_impl not in ("torchvision", "seglab"):
-        raise ValueError(f"roi_align_impl must be 'torchvision' or 'seglab', got {roi_align_impl!r}")
+    for name, impl in (("roi_align_impl", roi_align_impl), ("roi_pool_impl", roi_pool_impl)):
+        if impl not in _IMPLS:
+            raise ValueError(f"{name} must be 'torchvision' or 'seglab', got {impl!r}")
+    number = isinstance(canonical_scale, (int, float)) and not isinstance(canonical_scale, bool)
+    if canonical_scale is not None and not (number and canonical_scale > 0):
+        raise ValueError(f"canonical_scale must be a positive number of pixels, got {canonical_scale!r}")
     heads = model.roi_heads
     for attr in ("box_roi_pool", "mask_roi_pool"):
         old = getattr(heads, attr)
-        new = _pooler(pooler, roi_align_impl, old.output_size, old.sampling_ratio, old.featmap_names)
+        new = _pooler(pooler, roi_align_impl if pooler == "roi_align" else roi_pool_impl, old)
+        if canonical_scale is not None:
+            new.canonical_scale = canonical_scale
         setattr(heads, attr, new)
     return model
 
@@ -96,6 +126,8 @@ def _small_maskrcnn(num_classes: int, **kwargs):
     c = backbone.out_channels
     options = dict(
         min_size=128, max_size=128, box_batch_size_per_image=64,
+        rpn_pre_nms_top_n_train=600, rpn_post_nms_top_n_train=300,
+        rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=150,
         rpn_anchor_generator=AnchorGenerator(((12,), (24,), (48,)), ((0.5, 1.0, 2.0),) * 3),
         box_roi_pool=TVMultiScaleRoIAlign(FEATMAPS, 7, 2),
         mask_roi_pool=TVMultiScaleRoIAlign(FEATMAPS, 14, 2),
@@ -108,7 +140,8 @@ def _small_maskrcnn(num_classes: int, **kwargs):
 
 @register_model("mask_rcnn")
 def mask_rcnn(num_classes: int, backbone: str = "small", pooler: str = "roi_align",
-              roi_align_impl: str = "torchvision", weights_path=None, **kwargs):
+              roi_align_impl: str = "torchvision", weights_path=None, *, roi_pool_impl: str = "torchvision",
+              canonical_scale: int | None = None, **kwargs):
     """A torchvision ``MaskRCNN``.
 
     Args:
@@ -116,7 +149,13 @@ def mask_rcnn(num_classes: int, backbone: str = "small", pooler: str = "roi_alig
         backbone: ``"small"`` (CPU-sized, ``min_size = max_size = 128``) or ``"resnet50_fpn"`` (paper scale;
             random init unless ``weights_path`` names a local state dict of ``maskrcnn_resnet50_fpn``).
         pooler: ``"roi_align"`` (Mask R-CNN) or ``"roi_pool"`` (Fast R-CNN's quantized pooling: the ablation).
-        roi_align_impl: ``"torchvision"`` (native kernel) or ``"seglab"`` (:func:`seglab.ops.roi_align`).
+        roi_align_impl: ``"torchvision"`` (native kernel) or ``"seglab"`` (:func:`seglab.ops.roi_align`: the same
+            values, and on a CPU a faster backward, so a training step takes about half the time).
+        weights_path: a local state dict (or a seglab checkpoint holding ``"model"``) to load.
+        roi_pool_impl: the RoIPool op when ``pooler="roi_pool"``: ``"torchvision"`` (native kernel, the default:
+            seglab's gather-based :func:`seglab.ops.roi_pool` gives the same values but is several times slower).
+        canonical_scale: the FPN level rule's RoI side for level 4 (None: torchvision's 224; 36 sends our things to
+            strides 8 and 16, see the module docstring).
         **kwargs: passed to ``MaskRCNN`` (e.g. ``min_size``, ``box_detections_per_img``, ``rpn_post_nms_top_n_train``).
 
     In train mode ``model(images, targets)`` returns the loss dict (``loss_classifier``, ``loss_box_reg``,
@@ -139,7 +178,7 @@ def mask_rcnn(num_classes: int, backbone: str = "small", pooler: str = "roi_alig
             raise ValueError(f"weights_path {str(path)!r} is not a file (weights are only loaded from local files)")
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
-    return swap_poolers(model, pooler, roi_align_impl)
+    return swap_poolers(model, pooler, roi_align_impl, roi_pool_impl, canonical_scale)
 
 
 def mask_loss_reference(mask_logits: Tensor, proposals: list, gt_masks: list, gt_labels: list,
