@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["QUICK", "DATA_DIR", "CHECKPOINT_DIR", "REPO_ROOT", "get_device", "set_seed", "quick_or", "atomic_write_bytes"]
+__all__ = ["QUICK", "DATA_DIR", "CHECKPOINT_DIR", "REPO_ROOT", "get_device", "set_seed", "quick_or",
+           "atomic_write_bytes"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Folder with the data the notebooks use (override with ``SEGLAB_DATA_DIR``).

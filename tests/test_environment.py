@@ -1,10 +1,10 @@
 """The conda description, the pip metadata and the Makefile agree on what gets installed."""
 
 import re
-import tomllib
 from pathlib import Path
 
-import yaml  # noqa: F401  (PyYAML comes with jupyterlab)
+import tomllib
+import yaml  # PyYAML comes with jupyterlab
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,6 @@ def _pyproject_requirements() -> dict[str, str]:
 
 
 def _conda_pip_requirements() -> dict[str, str]:
-    import yaml
 
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
@@ -32,7 +31,6 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
 
 
 def test_environment_yml_pins_python_311():
-    import yaml
 
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "python=3.11" in env["dependencies"]

@@ -1,4 +1,5 @@
-"""seglab.data: public names resolve lazily from the submodules classes formats scenes datasets transforms elastic (see each module's ``__all__``)."""
+"""seglab.data: public names resolve lazily from the submodules classes, formats, scenes, datasets, transforms and
+elastic (see each module's ``__all__``)."""
 
 from seglab._lazy import lazy_exports
 

@@ -1,4 +1,5 @@
-"""seglab.metrics: public names resolve lazily from the submodules semantic coco panoptic (see each module's ``__all__``)."""
+"""seglab.metrics: public names resolve lazily from the submodules semantic, coco and panoptic (see each module's
+``__all__``)."""
 
 from seglab._lazy import lazy_exports
 

@@ -21,7 +21,6 @@ read); when a category has several crowd gt segments in one image all of them co
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

@@ -7,7 +7,7 @@ Model modules register builders with :func:`register_model`; names are looked up
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 _REGISTRY: dict[str, Callable] = {}
 

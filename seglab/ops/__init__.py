@@ -1,4 +1,5 @@
-"""seglab.ops: public names resolve lazily from the submodules transposed pooling roi (see each module's ``__all__``)."""
+"""seglab.ops: public names resolve lazily from the submodules transposed, pooling and roi (see each module's
+``__all__``)."""
 
 from seglab._lazy import lazy_exports
 

@@ -16,7 +16,8 @@ class SceneBrowser(Explorer):
     def __init__(self, root=None, split: str = "val"):
         from seglab.data import SceneDataset
 
-        self.datasets = {task: SceneDataset(root, split=split, task=task) for task in ("semantic", "instance", "panoptic")}
+        self.datasets = {task: SceneDataset(root, split=split, task=task)
+                         for task in ("semantic", "instance", "panoptic")}
         count = len(self.datasets["semantic"])
         if count == 0:
             raise ValueError(f"the {split!r} split has no scenes")

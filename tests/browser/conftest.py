@@ -86,9 +86,10 @@ def lab_server(browser_available, tmp_path_factory):
             try:
                 urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
                 break
-            except OSError:
+            except OSError as err:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"JupyterLab did not start; log: {(workdir / 'server.log').read_text()[-3000:]}")
+                    log = (workdir / "server.log").read_text()[-3000:]
+                    raise RuntimeError(f"JupyterLab did not start; log: {log}") from err
                 time.sleep(0.5)
         yield base, token, notebooks
     finally:
