@@ -44,6 +44,27 @@ def test_empty_and_wrong_predictions_score_zero():
     assert coco_map(wrong, ts, ["segm", "bbox"])["segm"]["AP"] == 0.0
 
 
+@pytest.mark.parametrize("iou_type", ["segm", "bbox"])
+def test_class_agnostic_ignores_labels_and_equals_scoring_one_merged_class(iou_type):
+    ts = targets()
+    preds = perfect(ts)
+    preds[0]["labels"] = torch.tensor([2, 1])  # image 0: right shapes, swapped classes
+    preds[1]["boxes"] = preds[1]["boxes"] + 6  # image 1: both instances shifted
+    preds[1]["masks"] = torch.roll(preds[1]["masks"], (6, 6), (2, 3))
+    assert coco_map(preds, ts, iou_type)["AP"] < 0.9
+    merged = coco_map(preds, ts, iou_type, class_agnostic=True)
+
+    def one(items):
+        return [{**d, "labels": torch.ones_like(d["labels"])} for d in items]
+    by_hand = coco_map(one(preds), one(ts), iou_type)
+    assert merged == pytest.approx(by_hand, nan_ok=True)
+    assert coco_map(perfect(ts), ts, iou_type, class_agnostic=True)["AP"] == pytest.approx(1.0)
+    wrong = perfect(ts)
+    for p in wrong:
+        p["labels"] = torch.tensor([2, 1])
+    assert coco_map(wrong, ts, iou_type, class_agnostic=True)["AP"] == pytest.approx(1.0)
+
+
 def test_half_overlapping_mask_counts_at_iou_50_not_75():
     ts = targets(1)
     pred = perfect(ts)[0]

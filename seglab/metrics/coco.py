@@ -118,7 +118,8 @@ def _ground_truth(ground_truth):
     return coco, ids, {i + 1: c for i, c in enumerate(cats)}  # torchvision's contiguous labels 1..K
 
 
-def coco_map(predictions, ground_truth, iou_type="segm", label_map=None, mask_threshold: float = 0.5) -> dict:
+def coco_map(predictions, ground_truth, iou_type="segm", label_map=None, mask_threshold: float = 0.5,
+             class_agnostic: bool = False) -> dict:
     """COCO mask or box AP with pycocotools: ``{"AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large"}``.
 
     Args:
@@ -128,11 +129,13 @@ def coco_map(predictions, ground_truth, iou_type="segm", label_map=None, mask_th
         label_map: model label -> category id. Default: identity for targets; for a JSON, labels 1..K map to the
             sorted category ids (torchvision's contiguous labels).
         mask_threshold: a predicted mask pixel belongs to the instance when its probability exceeds this.
+        class_agnostic: ignore the classes (COCOeval's ``useCats = 0``): every detection may match every ground-truth
+            instance, so the score says how well boxes or masks fit, whatever class they were given.
 
     No predictions at all give AP = 0; an image set without ground truth gives NaN (COCO's -1).
     """
     if isinstance(iou_type, (list, tuple)):
-        return {t: coco_map(predictions, ground_truth, t, label_map, mask_threshold) for t in iou_type}
+        return {t: coco_map(predictions, ground_truth, t, label_map, mask_threshold, class_agnostic) for t in iou_type}
     if iou_type not in ("segm", "bbox"):
         raise ValueError(f"iou_type must be 'segm' or 'bbox' (or a list of them), got {iou_type!r}")
     from pycocotools.cocoeval import COCOeval
@@ -153,6 +156,7 @@ def coco_map(predictions, ground_truth, iou_type="segm", label_map=None, mask_th
         detections = coco.loadRes(results)
         evaluator = COCOeval(coco, detections, iou_type)
         evaluator.params.imgIds = ids
+        evaluator.params.useCats = 0 if class_agnostic else 1
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()

@@ -20,7 +20,6 @@ Eq. 1), clamped to the levels the model has. With torchvision's ``canonical_scal
 larger ones to stride 16, closer to the paper's single stride-16 (C4) map of its Table 2c.
 """
 
-
 from __future__ import annotations
 
 import contextlib
@@ -73,14 +72,15 @@ class SmallBackbone(nn.Module):
 _IMPLS = ("torchvision", "seglab")
 
 
-def _pooler(kind: str, impl: str, old):
-    """A pooler of ``kind`` with the size, sampling ratio, feature maps and FPN level rule of ``old``."""
+def _pooler(kind: str, impl: str, old, canonical_scale=None):
+    """A pooler of ``kind`` with the size, sampling ratio, feature maps and FPN level rule of ``old`` (its
+    ``canonical_scale`` replaced when one is given)."""
     from torchvision.ops import MultiScaleRoIAlign as TVMultiScaleRoIAlign
 
     from seglab.ops.roi import MultiScaleRoIAlign, MultiScaleRoIPool
 
     args = (old.featmap_names, old.output_size, old.sampling_ratio)
-    levels = {"canonical_scale": old.canonical_scale, "canonical_level": old.canonical_level}
+    levels = {"canonical_scale": canonical_scale or old.canonical_scale, "canonical_level": old.canonical_level}
     if kind == "roi_pool":
         return MultiScaleRoIPool(*args, **levels, impl=impl)
     if impl == "seglab":
@@ -108,10 +108,8 @@ def swap_poolers(model, pooler: str = "roi_align", roi_align_impl: str = "torchv
     heads = model.roi_heads
     for attr in ("box_roi_pool", "mask_roi_pool"):
         old = getattr(heads, attr)
-        new = _pooler(pooler, roi_align_impl if pooler == "roi_align" else roi_pool_impl, old)
-        if canonical_scale is not None:
-            new.canonical_scale = canonical_scale
-        setattr(heads, attr, new)
+        impl = roi_align_impl if pooler == "roi_align" else roi_pool_impl
+        setattr(heads, attr, _pooler(pooler, impl, old, canonical_scale))
     return model
 
 

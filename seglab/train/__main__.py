@@ -89,19 +89,13 @@ def make_datasets(args):
         return (SyntheticSegmentation(args.synthetic_length, args.synthetic_size, k, seed=args.seed),
                 SyntheticSegmentation(max(args.synthetic_length // 4, 1), args.synthetic_size, k, seed=args.seed + 1))
     from seglab.data import SceneDataset
+    from seglab.models.maskrcnn import drop_crowd  # torchvision's Mask R-CNN knows no crowd regions
 
     if not Path(args.data).is_dir():
         raise SystemExit(f"--data {args.data}: no such folder")
     transforms = drop_crowd if args.task == "instance" else None
     return (SceneDataset(args.data, "train", task=args.task, transforms=transforms),
             SceneDataset(args.data, "val", task=args.task, transforms=transforms))
-
-
-def drop_crowd(image, target):
-    """torchvision's Mask R-CNN has no notion of crowd regions: train on the non-crowd instances only."""
-    keep = target["iscrowd"] == 0
-    per_instance = ("boxes", "labels", "masks", "area", "iscrowd")
-    return image, {k: (v[keep] if k in per_instance else v) for k, v in target.items()}
 
 
 def main(argv=None) -> int:
