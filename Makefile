@@ -38,7 +38,7 @@ test: $(STAMP)
 	SEGLAB_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax -p no:cacheprovider tests notebooks
 
 unit: $(STAMP)
-	SEGLAB_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile tests --ignore=tests/browser
+	SEGLAB_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile -m "not slow" tests --ignore=tests/browser
 
 notebooks: $(STAMP)
 	SEGLAB_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax notebooks

@@ -23,10 +23,10 @@ def train_and_score(pooler: str, seed: int, steps: int, num_train: int, num_val:
                     canonical_scale: int | None = 36) -> dict:
     """Train one small Mask R-CNN as chapter 5 does; return val mask AP ``{"AP", "AP75", "agnostic AP",
     "agnostic AP75", "seconds"}``."""
-    from seglab.data import SceneDataset, detection_collate
+    from seglab.data import SceneDataset, detection_collate, drop_crowd
     from seglab.metrics import coco_map
     from seglab.models import create_model
-    from seglab.models.maskrcnn import detect, drop_crowd
+    from seglab.models.maskrcnn import detect
     from seglab.train import fit
     from seglab.utils import set_seed
 

@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from harness import Row, device_name, sync
 
+from seglab.data.synthetic import SyntheticSegmentation
+from seglab.models.tiny import TinySegmenter
 from seglab.train import fit
-from seglab.train.tiny import SyntheticSegmentation, TinySegmenter
 from seglab.utils import DATA_DIR
 
 

@@ -16,7 +16,7 @@ import torch
 import torchvision.ops as tvo
 from harness import Row, device_name, sync
 
-from seglab.ops.roi import roi_align, roi_pool
+from seglab.ops import roi_align, roi_pool
 
 
 def _rois(k, n, image, lo, hi, gen, device):

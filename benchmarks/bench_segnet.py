@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from harness import Row, device_name, median_seconds
 
 from seglab.models import create_model
-from seglab.models.memory import decoder_memory, parameter_bytes, training_memory
+from seglab.models.memory import decoder_memory, parameter_bytes
+from seglab.train.memory import training_memory
 
 
 def _images_per_second(model, device, size, batch, repeats, warmup):

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from harness import Row, device_name, median_seconds
 
-from seglab.ops.transposed import conv2d_matrix, conv_transpose2d_matmul
+from seglab.ops import conv2d_matrix, conv_transpose2d_matmul
 
 
 def _widget_rows(quick: bool):

@@ -33,7 +33,7 @@ def _step_fn(model, images, masks, amp: bool):
 def _images_per_second(device, base, size, batch, up_mode="transpose", amp=False, channels_last=False,
                        repeats=5, warmup=1):
     torch.manual_seed(0)
-    model = UNet(3, 8, depth=4, base_channels=base, padding="same", up_mode=up_mode).to(device)
+    model = UNet(8, depth=4, base_channels=base, padding="same", up_mode=up_mode).to(device)
     images = torch.rand(batch, 3, size, size, device=device)
     masks = torch.randint(0, 8, (batch, size, size), device=device)
     if channels_last:

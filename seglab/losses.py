@@ -27,12 +27,13 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from seglab.data.classes import IGNORE_INDEX
+from seglab.utils import to_numpy
 
 __all__ = ["unet_weight_map", "unet_weight_map_naive", "class_balance_weights", "weighted_cross_entropy"]
 
 
 def _to_numpy_mask(mask, name: str) -> np.ndarray:
-    array = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    array = to_numpy(mask)
     if array.ndim != 2:
         raise ValueError(f"{name} must be a 2-D [H, W] array of integer ids, got shape {array.shape}")
     if array.dtype.kind not in "iub":

@@ -1,16 +1,20 @@
-"""Small helpers every chapter uses: the device, seeds, quick mode and where data lives."""
+"""Small helpers every chapter uses: the device, seeds, quick mode, where data lives, tensor -> NumPy."""
 
 from __future__ import annotations
 
 import os
 import random
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["QUICK", "DATA_DIR", "CHECKPOINT_DIR", "REPO_ROOT", "get_device", "set_seed", "quick_or",
-           "atomic_write_bytes"]
+           "atomic_write_bytes", "to_numpy"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Folder with the data the notebooks use (override with ``SEGLAB_DATA_DIR``).
@@ -35,6 +39,8 @@ def get_device(prefer: str | None = None) -> torch.device:
 
     ``prefer`` (or the environment variable ``SEGLAB_DEVICE``) forces one, e.g. ``"cpu"``.
     """
+    import torch
+
     choice = prefer or os.environ.get("SEGLAB_DEVICE")
     if choice:
         device = torch.device(choice)
@@ -48,6 +54,8 @@ def set_seed(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and PyTorch (CPU and CUDA) so runs repeat."""
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -55,6 +63,17 @@ def set_seed(seed: int, deterministic: bool = False) -> None:
         torch.cuda.manual_seed_all(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def to_numpy(x) -> np.ndarray:
+    """A tensor (any device, with or without grad) or array-like -> ``np.ndarray`` (tensors are detached and
+    moved to the CPU; arrays are returned as they are, without a copy).
+
+    Torch is not imported here (a tensor exists only once it is), so the data generator stays torch-free."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -70,13 +70,43 @@ def test_registry_unknown_name_lists_the_available_ones():
         registry.create_model("no_such_model")
 
 
-def test_register_model_makes_a_builder_available():
+def test_registry_table_fixes_and_defaults_keywords():
+    assert registry.available_models() == sorted(registry.MODELS)
+    for name, spec in registry.MODELS.items():
+        assert callable(spec.resolve()), name  # every "module:callable" in the table exists
+    assert registry.create_model("unet", num_classes=2, depth=1, base_channels=2).padding == "same"
+    assert registry.create_model("unet", num_classes=2, depth=1, base_channels=2, padding="valid").padding == "valid"
+    assert registry.create_model("fcn16s", num_classes=2, width=0.0625, fc6_kernel=1, variant="16s").variant == "16s"
+    with pytest.raises(ValueError, match="'fcn8s' means"):
+        registry.create_model("fcn8s", num_classes=2, variant="32s")
+
+
+def test_tiny_segmenter_is_available_in_a_fresh_process():
+    code = ("from seglab.models import create_model; m = create_model('tiny_segmenter'); "
+            "import sys; print(type(m).__name__, 'seglab.train' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["TinySegmenter", "False"]
+
+
+@pytest.fixture
+def identity_model():
     @registry.register_model("_test_identity")
     def build(scale=1):
         return torch.nn.Identity()
 
-    assert isinstance(registry.create_model("_test_identity"), torch.nn.Identity)
-    assert "_test_identity" in registry.available_models()
+    yield "_test_identity"
+    registry.unregister_model("_test_identity")
+
+
+def test_register_model_makes_a_builder_available(identity_model):
+    assert isinstance(registry.create_model(identity_model), torch.nn.Identity)
+    assert identity_model in registry.available_models()
+    with pytest.raises(ValueError, match="built-in"):
+        registry.register_model("unet")
+
+
+def test_registered_models_do_not_leak_between_tests():
+    assert "_test_identity" not in registry.available_models()
 
 
 def test_lazy_package_reports_unknown_names():

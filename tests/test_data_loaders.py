@@ -271,7 +271,6 @@ def test_transform_bad_input():
         RandomHorizontalFlip(1.5)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.gpu
 def test_transforms_keep_device(root):
     image, target = _sample(root, "instance")

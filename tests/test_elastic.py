@@ -91,7 +91,7 @@ def test_two_dimensional_image():
 def test_transform_in_a_dataset_pipeline():
     image, mask = scene()
     t = ElasticDeform(std=4.0, grid=3, p=1.0, seed=0)
-    first = t((image, mask))
+    first = t(image, mask)
     again = ElasticDeform(std=4.0, grid=3, p=1.0, seed=0)(image, mask)
     assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
     second = t(image, mask)
@@ -99,6 +99,8 @@ def test_transform_in_a_dataset_pipeline():
     never = ElasticDeform(std=4.0, p=0.0, seed=0)(image, mask)
     assert never[0] is image and never[1] is mask
     assert "ElasticDeform(std=4.0" in repr(t)
+    with pytest.raises(TypeError, match="semantic mask"):
+        t(image, {"masks": mask[None]})
 
 
 def test_bad_inputs():
@@ -118,7 +120,6 @@ def test_bad_inputs():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
     image, mask = scene()
     a = elastic_deform(image, mask, std=5.0, seed=4)

@@ -1,10 +1,13 @@
-"""seglab.models.memory: decoder memory measured on real forward passes (SegNet vs U-Net vs FCN-8s)."""
+"""seglab.models.memory and seglab.train.memory: decoder memory measured on real forward passes (SegNet vs U-Net vs
+FCN-8s), training memory and the comparison table."""
 
 import pytest
 import torch
 
 from seglab.models import create_model, decoder_memory
-from seglab.models.memory import memory_table, parameter_bytes, training_memory
+from seglab.models.base import DecoderKeeps
+from seglab.models.memory import parameter_bytes
+from seglab.train import memory_table, training_memory
 
 SIZE = (64, 64)
 
@@ -63,7 +66,7 @@ def test_memory_keeps_model_mode_and_rejects_bad_input(models):
     assert model.training
     with pytest.raises(ValueError, match="input_size must be"):
         decoder_memory(model, (64,))
-    with pytest.raises(ValueError, match="decoder_memory knows"):
+    with pytest.raises(TypeError, match=r"Conv2d .*implement decoder_keeps\(images\)"):
         decoder_memory(torch.nn.Conv2d(3, 3, 1), SIZE)
     with pytest.raises(TypeError, match="model must be an nn.Module"):
         decoder_memory("segnet", SIZE)
@@ -82,3 +85,19 @@ def test_meta_device_gives_the_same_bytes(models):
     real, fake = decoder_memory(models["segnet"], (2, 3, 67, 45)), decoder_memory(meta, (2, 3, 67, 45))
     assert (fake.bytes, fake.bytes_2bit) == (real.bytes, real.bytes_2bit)
     assert decoder_memory(meta_unet, SIZE).bytes == decoder_memory(models["unet"], SIZE).bytes
+
+
+def test_decoder_memory_asks_the_model():
+    class Keeper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 2, 1)
+
+        def decoder_keeps(self, images):
+            return DecoderKeeps("Keeper", [("map", self.conv(images))])
+
+    mem = decoder_memory(Keeper(), (8, 4))
+    assert (mem.architecture, mem.bytes, mem.bytes_2bit, mem.features_bytes) == ("Keeper", 2 * 8 * 4 * 4, None, None)
+    assert mem.tensors == [("map", (1, 2, 8, 4), torch.float32, 2 * 8 * 4 * 4)]
+    fcn = decoder_memory(create_model("fcn16s", num_classes=8, width=0.125, fc6_kernel=1), SIZE)
+    assert fcn.architecture == "FCN-16s" and [t[0] for t in fcn.tensors] == ["score_pool4"]

@@ -277,7 +277,7 @@ def test_agrees_with_torchmetrics_without_void_and_crowd():
 
 # ---------------------------------------------------------------- files
 def test_pq_compute_on_files_equals_arrays(tmp_path):
-    from seglab.models.panoptic import save_coco_panoptic
+    from seglab.data import save_coco_panoptic
 
     rng = np.random.default_rng(2)
     cases = [random_case(rng) for _ in range(4)]
@@ -292,7 +292,7 @@ def test_pq_compute_on_files_equals_arrays(tmp_path):
 def test_pq_compute_errors_name_image_and_segment(tmp_path):
     import json
 
-    from seglab.models.panoptic import save_coco_panoptic
+    from seglab.data import save_coco_panoptic
 
     gt = [{"image_id": 7, "id_map": strip(1, 1, 2), "segments_info": [seg(1, 1), seg(2, 5)]}]
     save_coco_panoptic(gt, tmp_path / "gt.json", tmp_path / "gt", CATS)

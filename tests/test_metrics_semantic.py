@@ -155,7 +155,6 @@ def test_bad_inputs():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
     logits, targets = random_batch(3)
     cm = confusion_matrix(logits.cuda(), targets.cuda())

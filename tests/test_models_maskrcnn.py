@@ -4,9 +4,10 @@ import pytest
 import torch
 import torchvision
 
+from seglab.data import drop_crowd
 from seglab.models import create_model, mask_rcnn
-from seglab.models.maskrcnn import capture_mask_loss_inputs, drop_crowd, mask_loss_reference
-from seglab.ops.roi import MultiScaleRoIAlign, MultiScaleRoIPool
+from seglab.models.maskrcnn import capture_mask_loss_inputs, mask_loss_reference
+from seglab.ops import MultiScaleRoIAlign, MultiScaleRoIPool, fpn_levels
 
 
 def toy_batch(n=2, size=128, seed=0):
@@ -56,7 +57,11 @@ def test_fpn_level_rule_is_kept_by_every_pooler(options, scale, levels):
         pooler(features, [torch.tensor([[0.0, 0.0, 8.0, 8.0]])], [(128, 128)])  # sets up the level mapper
         boxes = torch.stack([torch.zeros_like(SIDES), torch.zeros_like(SIDES), SIDES, SIDES], 1)
         # floor(4 + log2(side / scale)) clamped to levels 2-4 (strides 4, 8, 16), as indices 0-2
-        assert pooler.map_levels([boxes]).tolist() == levels
+        if isinstance(pooler, (MultiScaleRoIAlign, MultiScaleRoIPool)):  # seglab's: the plain level rule
+            got = fpn_levels([boxes], *pooler.levels, pooler.canonical_scale, pooler.canonical_level)
+        else:  # torchvision's own pooler
+            got = pooler.map_levels([boxes])
+        assert got.tolist() == levels
 
 
 def test_bad_arguments():
@@ -72,8 +77,10 @@ def test_bad_arguments():
         mask_rcnn(5, pooler="roi_pool", roi_pool_impl="native")
     with pytest.raises(ValueError, match="canonical_scale must be"):
         mask_rcnn(5, canonical_scale=0)
-    with pytest.raises(ValueError, match="weights_path"):
-        mask_rcnn(5, weights_path="/nonexistent/weights.pt")
+    with pytest.raises(FileNotFoundError, match="/nonexistent/weights.pt"):
+        mask_rcnn(5, weights="/nonexistent/weights.pt")
+    with pytest.raises(TypeError, match="num_classes"):
+        mask_rcnn()
 
 
 @pytest.mark.slow
@@ -111,11 +118,14 @@ def test_seglab_roi_align_gives_identical_detections():
         torch.testing.assert_close(a[key], b[key], atol=1e-4, rtol=1e-4)
 
 
-def test_weights_path_roundtrip(tmp_path):
+def test_weights_roundtrip_and_old_keyword_warns(tmp_path):
     torch.manual_seed(2)
     model = mask_rcnn(5)
     path = tmp_path / "w.pt"
-    torch.save(model.state_dict(), path)
-    again = mask_rcnn(5, weights_path=path)
-    for (k, v), w in zip(model.state_dict().items(), again.state_dict().values()):
-        assert torch.equal(v, w), k
+    torch.save({"model": model.state_dict()}, path)  # a seglab checkpoint holds the state dict under "model"
+    state = model.state_dict()
+    with pytest.warns(DeprecationWarning, match="use weights="):
+        old = mask_rcnn(5, weights_path=path)
+    for again in (mask_rcnn(5, weights=path), create_model("mask_rcnn", num_classes=5, weights=state), old):
+        for (k, v), w in zip(state.items(), again.state_dict().values()):
+            assert torch.equal(v, w), k

@@ -11,6 +11,9 @@ from seglab.ops import (
     MultiScaleRoIPool,
     RoIAlign,
     RoIPool,
+    feature_map_scale,
+    fpn_levels,
+    pyramid_scales,
     roi_align,
     roi_align_sampling_grid,
     roi_pool,
@@ -18,9 +21,10 @@ from seglab.ops import (
 
 
 def random_case(gen, dtype=torch.float64, n=2, c=3, max_side=12, k=None, span=60.0, device="cpu"):
+    """A random map and ``k`` RoIs (1 to 6 when not given, so that outputs are never empty)."""
     h, w = (int(torch.randint(1, max_side, (), generator=gen)) for _ in range(2))
     x = torch.randn(n, c, h, w, generator=gen, dtype=dtype).to(device)
-    k = int(torch.randint(0, 7, (), generator=gen)) if k is None else k
+    k = int(torch.randint(1, 7, (), generator=gen)) if k is None else k
     xy = torch.rand(k, 2, generator=gen, dtype=dtype) * span - span / 4  # many boxes partly/wholly off the map
     wh = torch.rand(k, 2, generator=gen, dtype=dtype) * span / 2
     wh[: k // 3] *= 0.05  # tiny boxes
@@ -42,7 +46,7 @@ def test_roi_align_matches_torchvision_float64(scale, sampling_ratio, aligned):
         size = tuple(int(v) for v in torch.randint(1, 6, (2,), generator=gen))
         want = tvo.roi_align(x, rois, size, scale, sampling_ratio, aligned)
         got = roi_align(x, rois, size, scale, sampling_ratio, aligned)
-        assert got.shape == want.shape and got.dtype == torch.float64
+        assert got.shape == want.shape and got.dtype == torch.float64 and got.numel() > 0
         torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
 
 
@@ -53,6 +57,7 @@ def test_roi_pool_matches_torchvision_float64(scale):
         x, rois = random_case(gen)
         size = tuple(int(v) for v in torch.randint(1, 6, (2,), generator=gen))
         want = tvo.roi_pool(x, rois, size, scale)
+        assert want.numel() > 0
         torch.testing.assert_close(roi_pool(x, rois, size, scale), want, atol=1e-10, rtol=0)
 
 
@@ -176,6 +181,62 @@ def test_multiscale_pooler_matches_torchvision():
     torch.testing.assert_close(out, native(feats, boxes, [(128, 128)] * 2))
 
 
+def _random_pyramid(gen, levels: int, image_shapes):
+    h = max(s[0] for s in image_shapes)
+    w = max(s[1] for s in image_shapes)
+    return OrderedDict((str(i), torch.randn(len(image_shapes), 3, max(1, (h + 3) // 2 ** (i + 2)),
+                                            max(1, (w + 3) // 2 ** (i + 2)), generator=gen)) for i in range(levels))
+
+
+def _random_boxes(gen, count: int, extent: int):
+    xy = torch.rand(count, 2, generator=gen) * extent
+    return torch.cat([xy, xy + 1 + torch.rand(count, 2, generator=gen) * extent], 1)
+
+
+def test_pyramid_scales_and_fpn_levels_equal_torchvisions_rules():
+    """The plain level rules against torchvision's own (private) helpers, on random pyramids and boxes."""
+    from torchvision.ops.poolers import _setup_scales
+
+    gen = torch.Generator().manual_seed(21)
+    assert feature_map_scale(32, 128) == 0.25 and feature_map_scale(33, 128) == 0.25
+    for trial in range(40):
+        shapes = [tuple(int(v) for v in torch.randint(40, 400, (2,), generator=gen)) for _ in range(2)]
+        feats = list(_random_pyramid(gen, 1 + trial % 4, shapes).values())
+        canonical_scale, canonical_level = (224, 4) if trial % 2 else (36, 3)
+        scales, k_min, k_max = pyramid_scales([f.shape for f in feats], shapes)
+        tv_scales, tv_mapper = _setup_scales(feats, shapes, canonical_scale, canonical_level)
+        assert scales == tv_scales and (k_min, k_max) == (tv_mapper.k_min, tv_mapper.k_max)
+        boxes = [_random_boxes(gen, 20, 400), _random_boxes(gen, 5, 40)]
+        levels = fpn_levels(boxes, k_min, k_max, canonical_scale, canonical_level)
+        assert levels.dtype == torch.int64 and torch.equal(levels, tv_mapper(boxes))
+    with pytest.raises(ValueError, match="image_shapes"):
+        pyramid_scales([(1, 3, 8, 8)], [])
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_multiscale_pooler_matches_torchvision_on_random_pyramids(aligned):
+    gen = torch.Generator().manual_seed(22 + aligned)
+    for trial in range(6):
+        shapes = [tuple(int(v) for v in torch.randint(48, 200, (2,), generator=gen)) for _ in range(2)]
+        names = [str(i) for i in range(1 + trial % 4)]
+        feats = _random_pyramid(gen, len(names), shapes)
+        boxes = [_random_boxes(gen, 8, 150) for _ in shapes]
+        ours = MultiScaleRoIAlign(names, (7, 5), 2, canonical_scale=56, aligned=aligned)
+        theirs = tvo.MultiScaleRoIAlign(names, (7, 5), 2, canonical_scale=56)
+        want = theirs(feats, boxes, shapes) if not aligned else None
+        got = ours(feats, boxes, shapes)
+        assert got.shape == (16, 3, 7, 5)
+        if want is not None:
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+        else:  # torchvision's pooler has no `aligned`: pool each box on the level the rules pick
+            scales, k_min, k_max = pyramid_scales([f.shape for f in feats.values()], shapes)
+            levels = fpn_levels(boxes, k_min, k_max, 56)
+            rois = torch.cat([torch.cat([torch.full((len(b), 1), float(i)), b], 1) for i, b in enumerate(boxes)])
+            for j, level in enumerate(levels.tolist()):
+                one = tvo.roi_align(feats[names[level]], rois[j : j + 1], (7, 5), scales[level], 2, True)
+                torch.testing.assert_close(got[j : j + 1], one, atol=1e-5, rtol=0)
+
+
 def test_bad_inputs_raise_clear_errors():
     x = torch.randn(1, 2, 4, 4)
     with pytest.raises(ValueError, match="boxes must be a Tensor\\[K, 5\\]"):
@@ -184,8 +245,12 @@ def test_bad_inputs_raise_clear_errors():
         roi_pool(x, [torch.zeros(3, 5)], 2)
     with pytest.raises(ValueError, match="input must be a Tensor\\[N, C, H, W\\]"):
         roi_align(x[0], torch.zeros(1, 5), 2)
-    with pytest.raises(ValueError, match="output_size must be"):
+    with pytest.raises(ValueError, match="output_size must be >= 1, got 0"):
         roi_align(x, torch.zeros(1, 5), 0)
+    with pytest.raises(ValueError, match=r"output_size must be an int or a \(height, width\) pair of ints"):
+        RoIPool((2, 2, 2))
+    with pytest.raises(ValueError, match="output_size must be an int or a"):
+        roi_align(x, torch.zeros(1, 5), 2.5)
     with pytest.raises(ValueError, match="box must hold 4 numbers"):
         roi_align_sampling_grid([1, 2, 3], 2)
     with pytest.raises(TypeError, match="boxes must be"):
@@ -193,7 +258,6 @@ def test_bad_inputs_raise_clear_errors():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_torchvision_cuda():
     gen = torch.Generator().manual_seed(13)
     for sr, al in [(-1, False), (2, True)]:

@@ -12,6 +12,7 @@ from seglab.ops import (
     bilinear_kernel,
     bilinear_upsampler,
     conv2d_matrix,
+    conv2d_output_size,
     conv_transpose2d_matmul,
     conv_transpose2d_naive,
     conv_transpose2d_output_size,
@@ -137,6 +138,38 @@ def test_output_size_formula_against_module():
     assert conv_transpose2d_output_size(np.int64(3), 3, 2) == 7  # NumPy ints are ints
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_conv2d_output_size_matches_conv2d(seed):
+    rng = random.Random(seed)
+    h, w, k = rng.randint(1, 9), rng.randint(1, 9), (rng.randint(1, 4), rng.randint(1, 4))
+    s, p, d = (rng.randint(1, 3), rng.randint(1, 3)), rng.randint(0, 2), rng.randint(1, 2)
+    try:
+        size = conv2d_output_size((h, w), k, s, p, d)
+    except ValueError as exc:
+        assert "input_size" in str(exc)
+        with pytest.raises(RuntimeError):
+            F.conv2d(torch.zeros(1, 1, h, w), torch.zeros(1, 1, *k), stride=s, padding=p, dilation=d)
+        return
+    assert size == tuple(F.conv2d(torch.zeros(1, 1, h, w), torch.zeros(1, 1, *k), stride=s, padding=p,
+                                  dilation=d).shape[2:])
+    assert conv2d_output_size(h, k[0], s[0], p, d) == size[0]  # all ints -> an int
+
+
+def test_one_pair_rule_for_every_op():
+    """seglab.ops._args._pair: ints (NumPy ones too) or pairs; bools, floats and other lengths rejected by name."""
+    from seglab.ops._args import _pair
+
+    assert _pair(3, "k") == (3, 3) and _pair((2, 5), "k") == (2, 5) and _pair(torch.Size([4, 1]), "k") == (4, 1)
+    assert _pair(np.int64(2), "k") == (2, 2) and _pair(0, "padding", 0) == (0, 0)
+    for bad in (True, 2.0, (1, 2, 3), (1,), "3", None):
+        with pytest.raises(ValueError, match=r"^k must be an int or a \(height, width\) pair of ints"):
+            _pair(bad, "k")
+    with pytest.raises(ValueError, match="^stride must be >= 1, got 0$"):
+        _pair(0, "stride")
+    with pytest.raises(ValueError, match=r"^padding must be >= 0, got \(0, -1\)$"):
+        _pair((0, -1), "padding", 0)
+
+
 def test_bad_arguments_name_the_argument():
     x, w = torch.randn(1, 2, 3, 3), torch.randn(2, 1, 3, 3)
     with pytest.raises(ValueError, match="output_padding"):
@@ -207,7 +240,6 @@ def test_overlap_count():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda():
     x, weight, bias, kw = random_config(3)
     x, weight, bias = x.cuda(), weight.cuda(), bias.cuda()

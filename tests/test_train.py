@@ -6,7 +6,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from seglab.data.synthetic import SyntheticSegmentation
 from seglab.metrics import mean_iou
+from seglab.models.tiny import TinySegmenter
 from seglab.train import (
     CheckpointError,
     History,
@@ -17,7 +19,6 @@ from seglab.train import (
     predict,
     save_checkpoint,
 )
-from seglab.train.tiny import SyntheticSegmentation, TinySegmenter
 from seglab.utils import set_seed
 
 
@@ -230,7 +231,6 @@ def test_bad_input():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_amp_fit_and_resume(tmp_path):
     set_seed(0)
     model, loader = TinySegmenter(4), make_loader()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seglab.widgets.panoptic import perturb_segment
+from seglab.data import perturb_segment
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +75,14 @@ def test_threshold_aside_shows_non_unique_matches_below_half(dataset):
     assert w.state["aside"]["gt_with_several"] or w.state["aside"]["pred_with_several"]
     w.controls["threshold"].value = 0.5
     assert not w.state["aside"]["gt_with_several"] and not w.state["aside"]["pred_with_several"]
+
+
+def test_explorer_reads_the_shipped_scenes_or_says_how_to_make_them(monkeypatch, tmp_path):
+    import seglab.utils
+    from seglab.widgets import panoptic_explorer
+
+    w = panoptic_explorer()  # data/scenes is in the repository
+    assert len(w.dataset) > 0 and "error" not in w.state and w.state["pq"] == 1.0
+    monkeypatch.setattr(seglab.utils, "DATA_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"make data"):
+        panoptic_explorer()

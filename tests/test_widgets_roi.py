@@ -27,7 +27,22 @@ def test_roi_align_explorer_state_follows_sliders():
     assert w.state["grid"].grid == (3, 4)  # ceil((38 - 9) / 4 / 3), ceil((45 - 2) / 4 / 3)
     w.controls["aligned"].value = True
     w.controls["spatial_scale"].value = 0.5
-    assert w.state["max_abs_diff"] < 1e-10 and w.state["misalignment_px"] >= 0
+    assert w.state["max_abs_diff"] < 1e-10 and w.state["max_abs_diff_pool"] < 1e-10
+
+
+def test_roi_align_explorer_misalignment_for_known_boxes():
+    w = widgets.roi_align_explorer()
+    # box (13, 9, 45, 38) at scale 1/4 is (3.25, 2.25, 11.25, 9.5) on the map; RoIPool rounds it to (3, 2, 11, 10)
+    # and starts its 2 bins at columns 3, 7 and rows 2, 6, the exact bins at 3.25, 7.25 and 2.25, 5.875:
+    # the worst edge is 0.25 map pixels = 1 input pixel off
+    assert w.state["misalignment_px"] == pytest.approx(1.0)
+    assert w.state["pool_cols"][:, 0].tolist() == [3, 7] and w.state["pool_rows"][:, 0].tolist() == [2, 6]
+    for name, value in (("x1", 0.0), ("y1", 0.0), ("x2", 28.0), ("y2", 28.0)):
+        w.controls[name].value = value
+    # (0, 0, 7, 7) on the map: RoIPool's 8 cells split 0 | 4, the exact edges 0 | 3.5: 0.5 map px = 2 input px
+    assert w.state["misalignment_px"] == pytest.approx(2.0)
+    w.controls["spatial_scale"].value = 1.0  # 29 cells split 0 | 14, exactly the box's 0 | 14: aligned
+    assert w.state["misalignment_px"] == 0.0
 
 
 def test_roi_align_explorer_bad_box_and_features():

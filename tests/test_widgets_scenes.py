@@ -6,7 +6,10 @@ import pytest
 from seglab import widgets
 from seglab.check import check_count_things, check_rgb_to_id
 from seglab.data import SceneDataset
-from seglab.viz.scenes import distinct_colors, render_instances, render_panoptic, show_tasks
+from seglab.data.classes import CATEGORIES
+from seglab.viz import distinct_colors, voc_palette
+from seglab.viz.panoptic import colorize_panoptic
+from seglab.viz.scenes import render_instances, show_tasks
 
 
 def test_render_instances_gives_each_object_its_colour():
@@ -21,13 +24,17 @@ def test_render_instances_gives_each_object_its_colour():
         render_instances(np.zeros((4, 4)))
 
 
-def test_render_panoptic_void_is_white_and_stuff_uses_class_colour():
+def test_distinct_panoptic_colours_void_white_stuff_in_class_colour():
     ids = np.array([[0, 7], [9, 9]])
     info = [{"id": 7, "category_id": 2}, {"id": 9, "category_id": 5}]
-    out = render_panoptic(ids, info)
+    out = colorize_panoptic(ids, info, style="distinct")
     assert (out[0, 0] == 255).all()
     assert tuple(out[0, 1]) == (128, 0, 0)  # grass = semantic 1 = VOC palette entry 1
-    assert (out[1, 0] == out[1, 1]).all() and not (out[1, 0] == 255).all()
+    assert tuple(out[1, 0]) == tuple(distinct_colors(1, seed=1)[0]) and (out[1, 0] == out[1, 1]).all()
+    shaded = colorize_panoptic(ids, info)  # chapter 6's style: VOID cream, things shaded from their class colour
+    assert tuple(shaded[0, 0]) == (224, 224, 192) and tuple(shaded[0, 1]) == (128, 0, 0)
+    with pytest.raises(ValueError, match="style"):
+        colorize_panoptic(ids, info, style="pastel")
 
 
 def test_show_tasks_rejects_unknown_views():
@@ -48,9 +55,27 @@ def test_scene_browser_follows_its_controls():
     w.controls["index"].value = 3
     assert w.state["index"] == 3 and not (w.state["image"] == first).all()
     assert w.image.value != png
-    w.controls["view"].value = "panoptic"
-    assert w.state["values"]["view"] == "panoptic"
-    assert w.state["num_segments"] >= w.state["num_instances"]
+    assert w.state["views"] == ("image", "semantic", "instance", "panoptic")
+    _, instance = SceneDataset(split="val", task="instance")[3]
+    _, panoptic = SceneDataset(split="val", task="panoptic")[3]
+    things = {c["id"] for c in CATEGORIES if c["isthing"]}
+    assert w.state["num_instances"] == instance["masks"].shape[0] == 5  # every thing segment is an instance
+    assert w.state["num_segments"] == len(panoptic["segments_info"]) == 8
+    assert sum(s["category_id"] in things for s in panoptic["segments_info"]) == 5
+    pictures = w.state["pictures"]
+    np.testing.assert_array_equal(pictures["semantic"], voc_palette()[w.state["semantic"].numpy()])
+    colours = distinct_colors(5)
+    for mask, colour in zip(instance["masks"].numpy().astype(bool), colours):  # later masks drawn on top
+        assert (pictures["instance"][mask] == colour).all(-1).any()
+    np.testing.assert_array_equal(pictures["panoptic"],
+                                  colorize_panoptic(panoptic["id_map"], panoptic["segments_info"], style="distinct"))
+    all_views = w.image.value
+    for view in ("semantic", "panoptic"):
+        w.controls["view"].value = view
+        assert w.state["views"] == (view,) and list(w.state["pictures"]) == [view]
+        np.testing.assert_array_equal(w.state["pictures"][view], pictures[view])  # the same panel, alone
+        assert w.image.value != all_views
+    assert not np.array_equal(pictures["semantic"], pictures["panoptic"])  # things split into instances
 
 
 def test_checks_pass_a_right_answer_and_catch_a_wrong_one():

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from seglab import widgets
-from seglab.widgets.transposed import UPSAMPLING_METHODS, upsample
+from seglab.ops import UPSAMPLING_METHODS
 
 
 @pytest.fixture(scope="module")
@@ -88,5 +88,3 @@ def test_upsampling_explorer_custom_image_and_bad_input():
     assert w.state["target"].shape == (1, 48, 36)
     with pytest.raises(ValueError, match="image"):
         widgets.upsampling_explorer(np.zeros((10, 10)))
-    with pytest.raises(ValueError, match="method"):
-        upsample(torch.zeros(1, 4, 4), 2, "cubic")

@@ -5,6 +5,7 @@ import torch
 
 from seglab import widgets
 from seglab.check import check_border_weight, check_center_crop, check_valid_output_size
+from seglab.data.classes import IGNORE_INDEX
 
 
 def small_scene():
@@ -12,7 +13,7 @@ def small_scene():
     image = torch.rand(3, 48, 48, generator=g)
     mask = torch.zeros(48, 48, dtype=torch.int64)
     mask[10:30, 12:36] = 5
-    mask[:, :6] = 255
+    mask[:, :6] = IGNORE_INDEX
     return image, mask
 
 
@@ -23,7 +24,7 @@ def test_elastic_explorer_follows_sliders():
     png = w.image.value
     w.controls["std"].value = 12.0  # first slider changes the picture
     assert w.image.value != png and not torch.equal(w.state["image"], first)
-    assert w.state["labels_kept"] and set(w.state["mask"].unique().tolist()) <= {0, 5, 255}
+    assert w.state["labels_kept"] and set(w.state["mask"].unique().tolist()) <= {0, 5, IGNORE_INDEX}
     shift = w.state["max_displacement"]
     w.controls["seed"].value = 3
     assert w.state["max_displacement"] != shift
@@ -81,8 +82,19 @@ def test_checks_pass_on_solutions_and_fail_on_mistakes():
     assert not check_border_weight(lambda d1, d2, w0, s: w0 * math.exp(-(d1**2 + d2**2) / (2 * s**2)))
 
 
-@pytest.mark.parametrize("size", [16, 17, 100])
-def test_size_explorer_small_sizes_do_not_crash(size):
+@pytest.mark.parametrize("size,depth,padding,output", [
+    (16, 4, "valid", None), (17, 4, "valid", None), (100, 4, "valid", None), (188, 4, "valid", 4),
+    (572, 4, "valid", 388), (16, 4, "same", 16), (17, 4, "same", 17), (16, 5, "same", None),
+    (60, 2, "valid", 20), (61, 2, "valid", None), (16, 1, "valid", None), (20, 1, "valid", 4),
+])
+def test_size_explorer_knows_which_sizes_fit(size, depth, padding, output):
+    """The sizes a U-Net takes: valid ones report the paper's output size, the others name the nearest that fit."""
     w = widgets.unet_size_explorer()
+    w.controls["depth"].value = depth
+    w.controls["padding"].value = padding
     w.controls["input_size"].value = size
-    assert ("error" in w.state) != w.state["valid"]
+    if output is None:
+        assert not w.state["valid"] and "nearest valid input sizes" in w.state["error"]
+        assert w.state["levels"][0]["size"] == (size - (4 if padding == "valid" else 0),) * 2  # drawn up to the break
+    else:
+        assert w.state["valid"] and "error" not in w.state and w.state["output_size"] == output

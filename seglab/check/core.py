@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from seglab.utils import to_numpy
+
 
 @dataclass
 class CheckResult:
@@ -35,8 +37,8 @@ class CheckResult:
 
 def _as_array(value) -> np.ndarray:
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().double().numpy()
-    return np.asarray(value, dtype=np.float64)
+        value = value.double()
+    return to_numpy(value).astype(np.float64, copy=False)
 
 
 def _short(value) -> str:

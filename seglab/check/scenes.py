@@ -5,13 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from seglab.check.core import CheckResult, check_function
+from seglab.data.formats import rgb_to_id
 
 __all__ = ["check_rgb_to_id", "check_count_things"]
-
-
-def _reference_rgb_to_id(rgb):
-    rgb = np.asarray(rgb).astype(np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 256**2 * rgb[..., 2]
 
 
 def check_rgb_to_id(student_fn) -> CheckResult:
@@ -19,7 +15,7 @@ def check_rgb_to_id(student_fn) -> CheckResult:
     rng = np.random.default_rng(0)
     cases = [(np.array([[[1, 0, 0], [0, 1, 0], [0, 0, 1]]], dtype=np.uint8),)]
     cases += [(rng.integers(0, 256, size=(4, 5, 3), dtype=np.uint8),) for _ in range(3)]
-    return check_function(student_fn, _reference_rgb_to_id, cases, name="rgb_to_id", atol=0, rtol=0)
+    return check_function(student_fn, rgb_to_id, cases, name="rgb_to_id", atol=0, rtol=0)
 
 
 def check_count_things(student_fn, dataset) -> CheckResult:

@@ -11,11 +11,17 @@ Three numberings appear in the chapters, all derived from :data:`CATEGORIES`:
 from __future__ import annotations
 
 __all__ = [
-    "IGNORE_INDEX", "CATEGORIES", "CLASS_NAMES", "NUM_CLASSES", "STUFF_CLASSES", "THING_CLASSES", "NUM_THINGS",
-    "semantic_to_category", "category_to_semantic", "semantic_to_detection", "detection_to_semantic",
+    "IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD", "CATEGORIES", "CLASS_NAMES", "NUM_CLASSES", "STUFF_CLASSES",
+    "THING_CLASSES", "NUM_THINGS", "check_categories", "semantic_to_category", "category_to_semantic",
+    "semantic_to_detection", "detection_to_semantic",
 ]
 
+#: Label of void/ignored pixels in semantic masks (VOC's border value); losses and metrics skip it.
 IGNORE_INDEX = 255
+
+#: Per-channel mean and standard deviation of ImageNet (RGB, images scaled to [0, 1]) used by pretrained backbones.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: COCO-style category table; the list index is the semantic label.
 CATEGORIES: list[dict] = [
@@ -34,6 +40,15 @@ NUM_CLASSES: int = len(CATEGORIES)
 STUFF_CLASSES: list[int] = [k for k, c in enumerate(CATEGORIES) if not c["isthing"]]
 THING_CLASSES: list[int] = [k for k, c in enumerate(CATEGORIES) if c["isthing"]]
 NUM_THINGS: int = len(THING_CLASSES)
+
+
+def check_categories(categories=None) -> list[dict]:
+    """A COCO category list (``None`` -> :data:`CATEGORIES`), checked: a non-empty list of dicts with ``id`` and
+    ``isthing``."""
+    categories = list(CATEGORIES if categories is None else categories)
+    if not categories or not all(isinstance(c, dict) and "id" in c and "isthing" in c for c in categories):
+        raise ValueError("categories must be a non-empty list of dicts with 'id' and 'isthing'")
+    return categories
 
 
 def semantic_to_category(label: int) -> int:

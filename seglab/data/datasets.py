@@ -1,7 +1,7 @@
 """PyTorch datasets over the on-disk formats, in torchvision's tensor conventions.
 
 * :class:`VOCSegmentation`: a PASCAL VOC 2012 layout -> ``(image float32[3, H, W] in [0, 1], mask int64[H, W])``,
-  mask values are the palette PNG indices, 255 = ignore.
+  mask values are the palette PNG indices, ``IGNORE_INDEX`` = ignore.
 * :class:`COCOInstances`: COCO instances JSON -> ``(image, {"boxes": float32[N, 4] xyxy, "labels": int64[N],
   "masks": uint8[N, H, W], "image_id": int, "area": float32[N], "iscrowd": int64[N]})``; labels are 1..K in the
   order of the JSON's categories (0 = background, the Mask R-CNN convention).
@@ -25,16 +25,23 @@ from seglab.data.classes import CATEGORIES, IGNORE_INDEX, NUM_CLASSES
 from seglab.data.formats import check_labels, decode_segmentation, load_json, read_label_png, read_rgb_image, rgb_to_id
 
 __all__ = ["SceneDataset", "VOCSegmentation", "COCOInstances", "COCOPanoptic", "detection_collate",
-           "find_voc_root", "load_image", "TASKS", "VOC_NUM_CLASSES"]
+           "find_voc_root", "image_to_tensor", "load_image", "TASKS", "VOC_NUM_CLASSES"]
 
 TASKS = ("semantic", "instance", "panoptic")
 VOC_NUM_CLASSES = 21  # PASCAL VOC: background + 20 object classes
 
 
+def image_to_tensor(array: np.ndarray) -> torch.Tensor:
+    """A ``uint8[H, W, 3]`` RGB picture (as files and the scene generator give it) -> ``float32[3, H, W]`` in [0, 1]."""
+    array = np.asarray(array)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise ValueError(f"array must be a uint8 picture of shape [H, W, 3], got {array.dtype} {array.shape}")
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float().div_(255.0)
+
+
 def load_image(path) -> torch.Tensor:
     """Read an image file as ``float32[3, H, W]`` in [0, 1] (RGB)."""
-    array = read_rgb_image(path)
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float().div_(255.0)
+    return image_to_tensor(read_rgb_image(path))
 
 
 def find_voc_root(root) -> Path:
@@ -50,12 +57,13 @@ def find_voc_root(root) -> Path:
 
 
 class VOCSegmentation(Dataset):
-    """PASCAL VOC segmentation: ``(image float32[3, H, W], mask int64[H, W])``, 255 = ignore.
+    """PASCAL VOC segmentation: ``(image float32[3, H, W], mask int64[H, W])``, ``IGNORE_INDEX`` = ignore.
 
     ``root``: the ``VOC2012`` folder or a folder with ``VOCdevkit/VOC2012`` (the real 2012 release or the scenes).
     ``split``: any list in ``ImageSets/Segmentation`` (VOC ships train, val, trainval).
-    ``num_classes``: labels must be in ``0..num_classes-1`` or 255 (21 for real VOC; 8 = ``NUM_CLASSES`` for scenes).
-    ``transforms``: a joint transform ``(image, mask) -> (image, mask)``.
+    ``num_classes``: labels must be in ``0..num_classes-1`` or ``IGNORE_INDEX`` (21 for real VOC; 8 =
+    ``NUM_CLASSES`` for scenes).
+    ``transforms``: a joint transform ``(image, target) -> (image, target)``; here the target is the mask.
     """
 
     def __init__(self, root, split: str = "train", transforms=None, num_classes: int = VOC_NUM_CLASSES):
@@ -64,8 +72,8 @@ class VOCSegmentation(Dataset):
         if not isinstance(split, str) or not (split_dir / f"{split}.txt").is_file():
             allowed = sorted(p.stem for p in split_dir.glob("*.txt"))
             raise ValueError(f"split must be one of {allowed} (lists in {split_dir}), got {split!r}")
-        if not isinstance(num_classes, int) or not 1 <= num_classes <= 255:
-            raise ValueError(f"num_classes must be an int in 1..255, got {num_classes!r}")
+        if not isinstance(num_classes, int) or not 1 <= num_classes <= IGNORE_INDEX:
+            raise ValueError(f"num_classes must be an int in 1..{IGNORE_INDEX}, got {num_classes!r}")
         self.split, self.transforms, self.num_classes = split, transforms, num_classes
         self.names = [line.strip() for line in (split_dir / f"{split}.txt").read_text().splitlines() if line.strip()]
 
@@ -188,7 +196,8 @@ class COCOPanoptic(_COCOBase):
 class SceneDataset(Dataset):
     """The generated scenes (``make_scenes``) for one task.
 
-    ``task="semantic"``: ``(image float32[3, H, W] in [0, 1], mask int64[H, W])``, 255 = ignore (VOC files);
+    ``task="semantic"``: ``(image float32[3, H, W] in [0, 1], mask int64[H, W])``, ``IGNORE_INDEX`` = ignore
+    (VOC files);
     ``"instance"``: ``(image, {"boxes", "labels" (1..4), "masks", "image_id", "area", "iscrowd"})`` (COCO
     instances; crowd regions are included with ``iscrowd = 1``: drop them for training with
     ``keep = target["iscrowd"] == 0``); ``"panoptic"``: ``(image, {"id_map", "segments_info", "image_id"})``.

@@ -6,7 +6,8 @@ mask are resampled along that field: the image bilinearly, the mask with nearest
 is one of the input labels. The lattice spans the whole image (its outer points sit on the image corners).
 
 Pixels whose source lies outside the image: ``border="reflect"`` (default) mirrors the image and mask at the border,
-so no unlabelled area appears; ``border="ignore"`` fills the image with 0 and the mask with 255 (ignored by the loss).
+so no unlabelled area appears; ``border="ignore"`` fills the image with 0 and the mask with ``IGNORE_INDEX``
+(ignored by the loss).
 """
 
 from __future__ import annotations
@@ -124,10 +125,11 @@ def elastic_deform(image: torch.Tensor, mask: torch.Tensor | None = None, std: f
 
 
 class ElasticDeform:
-    """Dataset transform: ``ElasticDeform(std, grid, p)((image, mask)) -> (image, mask)``.
+    """Joint transform ``ElasticDeform(std, grid, p)(image, target) -> (image, target)``, like those of
+    :mod:`seglab.data.transforms`; ``target`` is a semantic mask ``Tensor[H, W]`` (or ``None``).
 
-    Applies :func:`elastic_deform` with probability ``p``; also callable as ``t(image, mask)``. With an int
-    ``seed`` it owns a generator, so a fresh transform replays the same sequence of warps.
+    Applies :func:`elastic_deform` with probability ``p``. With an int ``seed`` it owns a generator, so a fresh
+    transform replays the same sequence of warps.
     """
 
     def __init__(self, std: float = 10.0, grid: int = 3, p: float = 1.0, border: str = "reflect", seed=None):
@@ -139,12 +141,13 @@ class ElasticDeform:
         self.std, self.grid, self.p, self.border = float(std), grid, float(p), border
         self.generator = _generator(seed)
 
-    def __call__(self, image, mask=None):
-        if mask is None and isinstance(image, (tuple, list)) and len(image) == 2:
-            image, mask = image
+    def __call__(self, image, target=None):
+        if target is not None and not isinstance(target, torch.Tensor):
+            raise TypeError("ElasticDeform warps a semantic mask Tensor[H, W]; instance and panoptic targets "
+                            f"are not supported, got {type(target).__name__}")
         if self.p < 1.0 and torch.rand((), generator=self.generator).item() >= self.p:
-            return image, mask
-        return elastic_deform(image, mask, self.std, self.grid, seed=self.generator, border=self.border)
+            return image, target
+        return elastic_deform(image, target, self.std, self.grid, seed=self.generator, border=self.border)
 
     def __repr__(self) -> str:
         return f"ElasticDeform(std={self.std}, grid={self.grid}, p={self.p}, border={self.border!r})"

@@ -1,6 +1,6 @@
 """Reading and writing the three on-disk formats: VOC palette PNGs, COCO RLE masks, COCO panoptic id PNGs.
 
-Pure NumPy + Pillow (+ pycocotools for RLE); no torch, so the generator and the loaders share one set of
+Pure NumPy + Pillow (+ pycocotools for RLE); no torch at import, so the generator and the loaders share one set of
 file helpers. Every reader names the file in its error message.
 
 * PASCAL VOC: ``SegmentationClass/*.png`` and ``SegmentationObject/*.png`` are palette ("P" mode) PNGs whose
@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from seglab.data.classes import IGNORE_INDEX
+from seglab.utils import to_numpy
+
 __all__ = [
     "voc_palette_array",
     "encode_palette_png",
@@ -29,6 +32,9 @@ __all__ = [
     "id_to_rgb",
     "rle_encode",
     "rle_decode",
+    "mask_to_box",
+    "mask_to_coco_bbox",
+    "masks_to_boxes_xyxy",
     "decode_segmentation",
     "dump_json",
     "load_json",
@@ -38,7 +44,8 @@ __all__ = [
 def voc_palette_array(num_colors: int = 256) -> np.ndarray:
     """The PASCAL VOC colour map as ``uint8[num_colors, 3]`` (bit-interleaved colours; 255 -> (224, 224, 192)).
 
-    Equal to :func:`seglab.viz.voc_palette`; kept here so that writing data does not import torch/matplotlib.
+    The one palette of seglab: :func:`seglab.viz.voc_palette` is this function (kept here so that writing data
+    does not import torch/matplotlib).
     """
     index = np.arange(num_colors)
     palette = np.zeros((num_colors, 3), dtype=np.int64)
@@ -63,10 +70,16 @@ def encode_palette_png(labels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _open(path: Path) -> Image.Image:
+def _existing_file(path, what: str) -> Path:
+    """``path`` as a Path; FileNotFoundError naming ``what`` and the path when no such file exists."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path}")
+    return path
+
+
+def _open(path: Path) -> Image.Image:
+    path = _existing_file(path, "image file")
     try:
         image = Image.open(path)
         image.load()
@@ -93,7 +106,7 @@ def read_label_png(path) -> np.ndarray:
     return np.asarray(image)
 
 
-def check_labels(labels: np.ndarray, num_classes: int, path, ignore_index: int = 255) -> np.ndarray:
+def check_labels(labels: np.ndarray, num_classes: int, path, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """Raise ValueError naming the label and the file if ``labels`` holds a value outside ``0..num_classes-1``
     and ``ignore_index``. Returns ``labels`` unchanged."""
     values = np.unique(labels)
@@ -136,6 +149,38 @@ def rle_encode(mask: np.ndarray) -> dict:
     return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
+def mask_to_box(mask) -> list[int]:
+    """Box ``[x1, y1, x2, y2]`` (ints, pixel edges: x2 = last column + 1, COCO's ``x + w``) of a non-empty
+    ``[H, W]`` mask (NumPy array or tensor). ``torchvision.ops.masks_to_boxes`` gives ``x2 - 1, y2 - 1``."""
+    mask = to_numpy(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must have shape [H, W], got {mask.shape}")
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not cols.size:
+        raise ValueError("mask is empty: it has no box")
+    return [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
+
+
+def mask_to_coco_bbox(mask) -> list[int]:
+    """COCO ``bbox`` ``[x, y, w, h]`` (ints, pixel edges: w = columns covered) of a non-empty ``[H, W]`` mask."""
+    x1, y1, x2, y2 = mask_to_box(mask)
+    return [x1, y1, x2 - x1, y2 - y1]
+
+
+def masks_to_boxes_xyxy(masks):
+    """Batched :func:`mask_to_box` on tensors: ``masks`` [N, H, W] (each non-empty) -> ``float32[N, 4]``
+    ``(x1, y1, x2, y2)`` at pixel edges (x2 = last column + 1), on the masks' device."""
+    import torch
+
+    n, height, width = masks.shape
+    cols, rows = masks.bool().any(1), masks.bool().any(2)  # [N, W], [N, H]
+    x1 = cols.float().argmax(1)
+    x2 = width - cols.flip(1).float().argmax(1)
+    y1 = rows.float().argmax(1)
+    y2 = height - rows.flip(1).float().argmax(1)
+    return torch.stack([x1, y1, x2, y2], 1).float()
+
+
 def rle_decode(rle: dict) -> np.ndarray:
     """COCO RLE (compressed with str/bytes counts, or uncompressed with a list) -> ``uint8[H, W]`` mask of 0/1."""
     from pycocotools import mask as mask_util
@@ -176,9 +221,7 @@ def dump_json(obj) -> bytes:
 
 def load_json(path, what: str = "annotation file") -> dict:
     """Read a JSON file; a missing or malformed file raises an error naming ``what`` and the path."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
+    path = _existing_file(path, what)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

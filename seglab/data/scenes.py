@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from seglab.data.classes import CATEGORIES, CLASS_NAMES, IGNORE_INDEX, THING_CLASSES
+from seglab.data.formats import mask_to_coco_bbox
 from seglab.data.scenes_io import write_dataset
 
 __all__ = ["make_scenes", "render_scene", "scene_rng", "SPLITS"]
@@ -143,8 +144,8 @@ def _big_enough(mask: np.ndarray, min_area: float = 0) -> bool:
     """At least ``_MIN_THING_AREA`` (and ``min_area``) pixels, and at least ``_MIN_THING_SIDE`` px wide and tall."""
     if mask.sum() < max(_MIN_THING_AREA, min_area):
         return False
-    rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
-    return rows[-1] - rows[0] + 1 >= _MIN_THING_SIDE and cols[-1] - cols[0] + 1 >= _MIN_THING_SIDE
+    _, _, width, height = mask_to_coco_bbox(mask)
+    return height >= _MIN_THING_SIDE and width >= _MIN_THING_SIDE
 
 
 def _place(rng, size, occupancy, full_areas, label, radius, near=None, tries=20):
@@ -183,8 +184,8 @@ def render_scene(rng: np.random.Generator, size: int = 128) -> dict:
 
     Returns a dict: ``image`` uint8[H, W, 3]; ``stuff`` int64[H, W] (stuff label of every pixel under the things);
     ``things``: list in paint order of ``{"label": semantic thing label, "mask": bool[H, W] visible mask,
-    "iscrowd": 0 | 1}``; ``band`` bool[H, W] (void boundary band); ``semantic`` uint8[H, W] (255 on the band);
-    ``objects`` uint8[H, W] (0 stuff, 1..N thing index in paint order, 255 on the band).
+    "iscrowd": 0 | 1}``; ``band`` bool[H, W] (void boundary band); ``semantic`` uint8[H, W] (``IGNORE_INDEX`` on
+    the band); ``objects`` uint8[H, W] (0 stuff, 1..N thing index in paint order, ``IGNORE_INDEX`` on the band).
     """
     if not isinstance(size, int) or size < 32:
         raise ValueError(f"size must be an int >= 32, got {size!r}")

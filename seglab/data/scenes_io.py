@@ -20,9 +20,9 @@ import numpy as np
 from PIL import Image
 
 from seglab.data.classes import CATEGORIES, THING_CLASSES
-from seglab.data.formats import dump_json, encode_palette_png, id_to_rgb, rle_encode
+from seglab.data.formats import dump_json, encode_palette_png, id_to_rgb, mask_to_coco_bbox, rle_encode
 
-__all__ = ["VOC_SUBDIR", "scene_name", "image_id_of", "mask_bbox", "write_dataset"]
+__all__ = ["VOC_SUBDIR", "scene_name", "image_id_of", "write_dataset"]
 
 VOC_SUBDIR = Path("VOCdevkit") / "VOC2012"
 
@@ -35,12 +35,6 @@ def scene_name(split: str, index: int) -> str:
 def image_id_of(split: str, index: int, num_train: int) -> int:
     """COCO image id: unique across the two splits."""
     return index + 1 if split == "train" else num_train + index + 1
-
-
-def mask_bbox(mask: np.ndarray) -> list[int]:
-    """COCO box ``[x, y, w, h]`` (pixel edges, so w = columns covered) of a non-empty bool mask."""
-    ys, xs = np.nonzero(mask)
-    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -71,7 +65,7 @@ def _panoptic(scene: dict) -> tuple[np.ndarray, list[dict]]:
             continue
         region = ids == segment_id
         segments.append({"id": int(segment_id), "category_id": int(segment_id // 256), "area": int(region.sum()),
-                         "iscrowd": crowd.get(int(segment_id), 0), "bbox": mask_bbox(region)})
+                         "iscrowd": crowd.get(int(segment_id), 0), "bbox": mask_to_coco_bbox(region)})
     return ids, segments
 
 
@@ -101,7 +95,7 @@ def write_dataset(root, scenes: dict, params: dict) -> None:
                 instances.append({"id": len(instances) + 1, "image_id": image_id,
                                   "category_id": thing["label"] + 1, "iscrowd": thing["iscrowd"],
                                   "segmentation": rle_encode(thing["mask"]), "area": float(thing["mask"].sum()),
-                                  "bbox": [float(v) for v in mask_bbox(thing["mask"])]})
+                                  "bbox": [float(v) for v in mask_to_coco_bbox(thing["mask"])]})
             ids, segments = _panoptic(scene)
             (pan_dir / f"{name}.png").write_bytes(_png(id_to_rgb(ids)))
             panoptic.append({"image_id": image_id, "file_name": f"{name}.png", "segments_info": segments})

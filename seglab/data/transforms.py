@@ -2,7 +2,7 @@
 
 A transform is ``transform(image, target) -> (image, target)`` with ``image`` float[3, H, W] and ``target`` one of
 
-* a semantic mask ``int64[H, W]`` (255 = ignore; padding uses 255),
+* a semantic mask ``int64[H, W]`` (``IGNORE_INDEX`` = ignore; padding uses it),
 * an instance dict (``boxes`` float[N, 4] xyxy, ``masks`` uint8[N, H, W], ``labels``, ``area``, ``iscrowd``, ...),
 * a panoptic dict (``id_map`` int64[H, W], 0 = VOID; padding uses 0; ``segments_info``).
 
@@ -11,6 +11,9 @@ extent of the mask, as in COCO) and instances left empty are dropped; panoptic `
 are recomputed from the id map and absent segments dropped. A flip mirrors boxes exactly. Random choices use
 ``torch``'s generator (``set_seed`` repeats them) or the ``generator`` passed in. Masks resize with
 ``nearest-exact``, images bilinearly.
+
+Every dataset of :mod:`seglab.data` calls its ``transforms`` this way, and the other transforms follow the same
+convention (:class:`seglab.data.ElasticDeform` for semantic masks, :func:`seglab.data.drop_crowd` for instances).
 """
 
 from __future__ import annotations
@@ -18,14 +21,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from seglab.data.classes import IGNORE_INDEX
+from seglab.data.classes import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
+from seglab.data.formats import mask_to_coco_bbox, masks_to_boxes_xyxy
 
 __all__ = ["Compose", "RandomCrop", "RandomHorizontalFlip", "RandomScale", "Normalize", "hflip", "crop", "resize",
            "masks_to_boxes_xyxy", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 _PER_INSTANCE = ("boxes", "labels", "masks", "area", "iscrowd", "scores")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _check_image(image) -> None:
@@ -62,21 +64,6 @@ def _kind(image, target) -> str:
                     f"'id_map'; got {type(target).__name__}")
 
 
-def masks_to_boxes_xyxy(masks: torch.Tensor) -> torch.Tensor:
-    """``masks`` [N, H, W] (each non-empty) -> boxes float32[N, 4] ``(x1, y1, x2, y2)`` at pixel edges (x2 = last
-    column + 1).
-
-    Unlike ``torchvision.ops.masks_to_boxes`` (x2 = last column), this matches COCO's ``x + w``.
-    """
-    n, height, width = masks.shape
-    cols, rows = masks.bool().any(1), masks.bool().any(2)  # [N, W], [N, H]
-    x1 = cols.float().argmax(1)
-    x2 = width - cols.flip(1).float().argmax(1)
-    y1 = rows.float().argmax(1)
-    y2 = height - rows.flip(1).float().argmax(1)
-    return torch.stack([x1, y1, x2, y2], 1).float()
-
-
 def _finish(kind: str, target):
     """Recompute boxes/areas after a geometric change and drop what vanished."""
     if kind == "instance":
@@ -93,8 +80,7 @@ def _finish(kind: str, target):
             region = id_map == seg["id"]
             area = int(region.sum())
             if area:
-                x1, y1, x2, y2 = masks_to_boxes_xyxy(region[None])[0].tolist()
-                segments.append(dict(seg, area=area, bbox=[int(x1), int(y1), int(x2 - x1), int(y2 - y1)]))
+                segments.append(dict(seg, area=area, bbox=mask_to_coco_bbox(region)))
         return dict(target, segments_info=segments)
     return target
 
@@ -123,7 +109,7 @@ def hflip(image: torch.Tensor, target):
 
 def crop(image: torch.Tensor, target, top: int, left: int, height: int, width: int, fill: float = 0.0):
     """Cut ``[top:top+height, left:left+width]``; parts outside the image are padded (image with ``fill``,
-    semantic masks with 255, instance masks and panoptic ids with 0)."""
+    semantic masks with ``IGNORE_INDEX``, instance masks and panoptic ids with 0)."""
     kind = _kind(image, target)
     if min(height, width) < 1:
         raise ValueError(f"crop size must be positive, got height={height}, width={width}")
@@ -197,7 +183,7 @@ class RandomHorizontalFlip:
 
 class RandomCrop:
     """Crop a random ``size`` (int or (h, w)) window; a smaller image is padded bottom/right first
-    (image with ``fill``, semantic mask with 255, instance masks / panoptic ids with 0)."""
+    (image with ``fill``, semantic mask with ``IGNORE_INDEX``, instance masks / panoptic ids with 0)."""
 
     def __init__(self, size, fill: float = 0.0, generator: torch.Generator | None = None):
         size = (size, size) if isinstance(size, int) else tuple(size)

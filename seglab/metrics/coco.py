@@ -13,23 +13,13 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from seglab.data.formats import rle_encode
+from seglab.utils import to_numpy
 
 __all__ = ["coco_map", "coco_from_targets", "predictions_to_coco"]
 
 _STATS = {"AP": 0, "AP50": 1, "AP75": 2, "AP_small": 3, "AP_medium": 4, "AP_large": 5}
-
-
-def _np(x):
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-
-
-def _rle(mask: np.ndarray) -> dict:
-    from pycocotools import mask as mask_utils
-
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
 
 
 def _xywh(boxes: np.ndarray) -> np.ndarray:
@@ -49,19 +39,19 @@ def coco_from_targets(targets, image_ids=None):
     images, annotations, categories = [], [], set()
     for pos, target in enumerate(targets):
         image_id = int(target.get("image_id", pos)) if image_ids is None else int(image_ids[pos])
-        boxes, labels = _np(target["boxes"]).reshape(-1, 4), _np(target["labels"]).reshape(-1)
-        masks = _np(target["masks"]) if "masks" in target else None
+        boxes, labels = to_numpy(target["boxes"]).reshape(-1, 4), to_numpy(target["labels"]).reshape(-1)
+        masks = to_numpy(target["masks"]) if "masks" in target else None
         if masks is not None:
             h, w = masks.shape[-2:]
         else:
             h, w = int(np.ceil(boxes[:, 3].max(initial=1))), int(np.ceil(boxes[:, 2].max(initial=1)))
         images.append({"id": image_id, "height": int(h), "width": int(w)})
-        crowd = _np(target.get("iscrowd", np.zeros(len(labels)))).reshape(-1)
+        crowd = to_numpy(target.get("iscrowd", np.zeros(len(labels)))).reshape(-1)
         for j, (box, label) in enumerate(zip(_xywh(boxes), labels)):
             ann = {"id": len(annotations) + 1, "image_id": image_id, "category_id": int(label),
                    "bbox": box.tolist(), "iscrowd": int(crowd[j])}
             if masks is not None:
-                ann["segmentation"] = _rle(masks[j] > 0)
+                ann["segmentation"] = rle_encode(masks[j] > 0)
                 ann["area"] = float((masks[j] > 0).sum())
             else:
                 ann["area"] = float(box[2] * box[3])
@@ -79,15 +69,15 @@ def predictions_to_coco(predictions, image_ids, label_map=None, mask_threshold: 
     """Model outputs (one dict per image, aligned with ``image_ids``) -> COCO result dicts (bbox and RLE masks)."""
     results = []
     for image_id, pred in zip(image_ids, predictions):
-        boxes, labels, scores = (_np(pred[k]) for k in ("boxes", "labels", "scores"))
-        masks = _np(pred["masks"]) if "masks" in pred else None
+        boxes, labels, scores = (to_numpy(pred[k]) for k in ("boxes", "labels", "scores"))
+        masks = to_numpy(pred["masks"]) if "masks" in pred else None
         if masks is not None and masks.ndim == 4:
             masks = masks[:, 0]
         for j, (box, label, score) in enumerate(zip(_xywh(boxes), labels.reshape(-1), scores.reshape(-1))):
             cat = int(label) if label_map is None else int(label_map[int(label)])
             res = {"image_id": int(image_id), "category_id": cat, "bbox": box.tolist(), "score": float(score)}
             if masks is not None:
-                res["segmentation"] = _rle(masks[j] > mask_threshold)
+                res["segmentation"] = rle_encode(masks[j] > mask_threshold)
             results.append(res)
     return results
 

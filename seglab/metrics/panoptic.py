@@ -26,6 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seglab.data.classes import check_categories
+from seglab.data.formats import load_json, read_rgb_image, rgb_to_id
+from seglab.utils import to_numpy
+
 __all__ = ["OFFSET", "VOID", "panoptic_quality", "pq_compute", "match_segments", "pq_from_counts",
            "matches_at_threshold"]
 
@@ -35,12 +39,9 @@ VOID = 0
 
 def _id_map(value, name: str) -> np.ndarray:
     """``int[H, W]`` (or a COCO ``uint8[H, W, 3]`` colour PNG array) -> ``int64[H, W]``."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    value = np.asarray(value)
+    value = to_numpy(value)
     if value.ndim == 3 and value.shape[2] == 3 and value.dtype == np.uint8:
-        value = value.astype(np.int64)
-        value = value[..., 0] + 256 * value[..., 1] + 256 * 256 * value[..., 2]
+        value = rgb_to_id(value)
     if value.ndim != 2 or not (np.issubdtype(value.dtype, np.integer) or value.dtype == bool):
         raise ValueError(f"{name} must be an integer id map of shape [H, W], got {value.dtype} {value.shape}")
     value = value.astype(np.int64)
@@ -51,18 +52,13 @@ def _id_map(value, name: str) -> np.ndarray:
 
 def _categories(categories) -> tuple[list[int], dict[int, int], np.ndarray]:
     """-> (category ids, id -> position, isthing bool[C])."""
-    if categories is None:
-        from seglab.data.classes import CATEGORIES as categories
     if isinstance(categories, dict):
         categories = [{"id": k, **v} for k, v in categories.items()]
-    ids, things = [], []
-    for cat in categories:
-        if not isinstance(cat, dict) or "id" not in cat or "isthing" not in cat:
-            raise ValueError(f"categories must be dicts with 'id' and 'isthing', got {cat!r}")
-        ids.append(int(cat["id"]))
-        things.append(bool(cat["isthing"]))
-    if len(set(ids)) != len(ids) or not ids:
-        raise ValueError(f"categories must list each id once (and at least one), got ids {ids}")
+    categories = check_categories(categories)
+    ids = [int(cat["id"]) for cat in categories]
+    things = [bool(cat["isthing"]) for cat in categories]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"categories must list each id once, got ids {ids}")
     return ids, {c: i for i, c in enumerate(ids)}, np.array(things, dtype=bool)
 
 
@@ -196,7 +192,7 @@ def _summarise(ids, things, tp, fp, fn, iou) -> dict:
     return result
 
 
-def _pair(item, which: str, index: int):
+def _id_map_and_segments(item, which: str, index: int):
     if isinstance(item, dict) and "id_map" in item and "segments_info" in item:
         return item["id_map"], item["segments_info"]
     if isinstance(item, (tuple, list)) and len(item) == 2:
@@ -221,21 +217,19 @@ def panoptic_quality(gt, pred, categories=None) -> dict:
         raise ValueError(f"gt has {len(gt)} images but pred has {len(pred)}")
     totals = [np.zeros(len(ids), dtype=np.int64) for _ in range(3)] + [np.zeros(len(ids))]
     for index, (g, p) in enumerate(zip(gt, pred)):
-        m = _match(*_pair(g, "gt", index), *_pair(p, "pred", index), cat_pos, f"image {index}")
+        gt_map, gt_segments = _id_map_and_segments(g, "gt", index)
+        pred_map, pred_segments = _id_map_and_segments(p, "pred", index)
+        m = _match(gt_map, gt_segments, pred_map, pred_segments, cat_pos, f"image {index}")
         for total, part in zip(totals, _count(m, len(ids))):
             total += part
     return _summarise(ids, things, *totals)
 
 
 def _load_json(value, name: str) -> dict:
-    from seglab.data.formats import load_json
-
     return value if isinstance(value, dict) else load_json(value, name)
 
 
 def _read_png(folder, file_name: str, image: str) -> np.ndarray:
-    from seglab.data.formats import read_rgb_image, rgb_to_id
-
     path = Path(folder) / file_name
     if not path.is_file():
         raise FileNotFoundError(f"{image}: panoptic PNG not found: {path}")

@@ -1,33 +1,18 @@
-"""Segmentation models (FCN, U-Net, SegNet, Mask R-CNN) and the panoptic merge.
+"""Segmentation models (FCN, U-Net, SegNet, Mask R-CNN, a tiny test model), the panoptic merge and decoder memory.
 
-Names resolve lazily: ``seglab.models.UNet`` imports ``seglab.models.unet`` on first use.
+``create_model(name, ...)`` builds a model by name from the table in :mod:`seglab.models.registry`; the classes and
+functions resolve lazily from the submodules (each module's ``__all__``): ``seglab.models.UNet`` imports
+``seglab.models.unet`` on first use.
 """
 
-from __future__ import annotations
+from seglab._lazy import lazy_exports
+from seglab.models.registry import available_models, create_model, register_model, unregister_model
 
-import importlib
+__all__ = ["available_models", "create_model", "register_model", "unregister_model"]
 
-from seglab.models.registry import available_models, create_model, register_model
-
-_LAZY_NAMES = {
-    "FCN": "fcn",
-    "fcn_from_classifier": "fcn",
-    "UNet": "unet",
-    "SegNet": "segnet",
-    "decoder_memory": "memory",
-    "mask_rcnn": "maskrcnn",
-    "panoptic_merge": "panoptic",
-}
-
-__all__ = ["available_models", "create_model", "register_model", *_LAZY_NAMES]
-
-
-def __getattr__(name):
-    if name in _LAZY_NAMES:
-        module = importlib.import_module(f"seglab.models.{_LAZY_NAMES[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'seglab.models' has no attribute {name!r}")
+__getattr__, _dir = lazy_exports(__name__, ["fcn", "unet", "segnet", "tiny", "maskrcnn", "panoptic", "memory",
+                                            "base"])
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY_NAMES))
+    return sorted(set(__all__) | set(_dir()))

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seglab.models.registry import register_model
+from seglab.data.classes import IMAGENET_MEAN, IMAGENET_STD
+from seglab.models.base import DecoderKeeps, check_images, check_positive_int, load_weights
 from seglab.ops import bilinear_upsampler
 
 __all__ = ["FCN", "fcn_from_classifier", "fcn_stream_scores", "STREAMS", "VGG16_CONFIG"]
@@ -25,12 +26,10 @@ VGG16_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "
 #: Score streams in fusion order: stride 32 (after fc7), pool4 (stride 16), pool3 (stride 8).
 STREAMS = ("32s", "pool4", "pool3")
 _VARIANT_STREAMS = {"32s": 1, "16s": 2, "8s": 3}
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class FCN(nn.Module):
-    """FCN-32s / 16s / 8s: ``model(images float[N,3,H,W] in [0,1]) -> logits float[N,num_classes,H,W]``.
+    """FCN-32s / 16s / 8s: ``model(images float[N,C,H,W] in [0,1]) -> logits float[N,num_classes,H,W]``.
 
     Args:
         num_classes: number of classes K.
@@ -42,6 +41,9 @@ class FCN(nn.Module):
         backbone_weights: path to a VGG16 state dict on disk (torchvision's full ``vgg16`` state dict or just its
             ``features``); loaded with ``torch.load(weights_only=True)``, never downloaded. A full state dict also
             fills fc6/fc7 from VGG's first two Linear layers (reshaped, as in the paper) when ``fc6_kernel=7``.
+        in_channels: image channels C (3). The ImageNet normalisation applies to 3-channel images only; other
+            channel counts go in unnormalised and cannot take ``backbone_weights``.
+        weights: a whole-model state dict (local path or mapping) to load.
         fc6_kernel: kernel size of fc6 as a convolution. 7 is the paper's (VGG's 7x7x512 input to its first Linear
             layer). On 128x128 inputs pool5 is only 4x4, so a 7x7 kernel sees mostly zero padding and costs
             5.4x the parameters of a 3x3 one; the lecture notebook uses 3.
@@ -67,11 +69,12 @@ class FCN(nn.Module):
     """
 
     def __init__(self, num_classes: int, variant: str = "8s", backbone: str = "vgg16", width: float = 1.0,
-                 backbone_weights: str | os.PathLike | Mapping | None = None, *, fc6_kernel: int = 7,
+                 backbone_weights: str | os.PathLike | Mapping | None = None, *, in_channels: int = 3,
+                 weights: str | os.PathLike | Mapping | None = None, fc6_kernel: int = 7,
                  dropout: float = 0.5, batch_norm: bool = False, learn_final_upsampling: bool = False):
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("num_classes", num_classes)
         if variant not in _VARIANT_STREAMS:
             raise ValueError(f"variant must be one of '32s', '16s', '8s', got {variant!r}")
         if backbone != "vgg16":
@@ -80,10 +83,12 @@ class FCN(nn.Module):
             raise ValueError(f"width must be a number in (0, 4], got {width!r}")
         if not isinstance(fc6_kernel, int) or fc6_kernel < 1 or fc6_kernel % 2 == 0:
             raise ValueError(f"fc6_kernel must be an odd positive int, got {fc6_kernel!r}")
+        if backbone_weights is not None:
+            _check_backbone_fits(width, in_channels)  # before building a large network for nothing
         self.num_classes, self.variant, self.width, self.fc6_kernel = num_classes, variant, float(width), fc6_kernel
-        self.learn_final_upsampling, self.batch_norm = learn_final_upsampling, batch_norm
+        self.learn_final_upsampling, self.batch_norm, self.in_channels = learn_final_upsampling, batch_norm, in_channels
         ch = lambda c: max(1, int(round(c * width)))  # noqa: E731
-        layers, in_ch, self._pool_ends = [], 3, []
+        layers, in_ch, self._pool_ends = [], in_channels, []
         for item in VGG16_CONFIG:
             if item == "M":
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
@@ -110,10 +115,14 @@ class FCN(nn.Module):
         for score in (self.score_fr, getattr(self, "score_pool4", None), getattr(self, "score_pool3", None)):
             if score is not None:  # the paper zero-initialises every class-scoring layer
                 nn.init.zeros_(score.weight), nn.init.zeros_(score.bias)
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        rgb = in_channels == 3  # ImageNet statistics exist for RGB only; other inputs pass unnormalised
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if rgb else ((0.0,) * in_channels, (1.0,) * in_channels)
+        self.register_buffer("mean", torch.tensor(mean).view(1, in_channels, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, in_channels, 1, 1), persistent=False)
         if backbone_weights is not None:
             self.load_backbone(backbone_weights)
+        if weights is not None:
+            self.load_state_dict(load_weights(weights))
 
     @property
     def stride(self) -> int:
@@ -133,9 +142,8 @@ class FCN(nn.Module):
 
     def load_backbone(self, weights: str | os.PathLike | Mapping) -> None:
         """Load VGG16 weights (a path or a state dict): ``features.*`` and, when shapes allow, fc6/fc7."""
-        if self.width != 1.0:
-            raise ValueError(f"backbone_weights needs width=1.0 (VGG16's own channel counts), got width={self.width}")
-        state = weights if isinstance(weights, Mapping) else torch.load(weights, map_location="cpu", weights_only=True)
+        _check_backbone_fits(self.width, self.in_channels)
+        state = load_weights(weights, what="backbone_weights")
         feats = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
         self.features.load_state_dict(feats, strict=True)
         w6, w7 = state.get("classifier.0.weight"), state.get("classifier.3.weight")
@@ -144,19 +152,19 @@ class FCN(nn.Module):
                 self.fc6.weight.copy_(w6.view_as(self.fc6.weight)), self.fc6.bias.copy_(state["classifier.0.bias"])
                 self.fc7.weight.copy_(w7.view_as(self.fc7.weight)), self.fc7.bias.copy_(state["classifier.3.bias"])
 
-    def check_input(self, images: torch.Tensor) -> None:
-        if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"images must be a float tensor [N, 3, H, W], got {shape}")
-        h, w = images.shape[-2:]
-        if h < 32 or w < 32:
-            raise ValueError(f"images must be at least 32x32 for FCN (total stride 32: pool5 needs one whole cell), "
-                             f"got {h}x{w}; resize or pad the input to at least 32x32")
+    def check_images(self, images: torch.Tensor) -> None:
+        """``ValueError`` unless ``images`` is ``[N, in_channels, H, W]`` with ``H, W >= 32``."""
+        check_images(images, self.in_channels, model="FCN", min_size=32,
+                     reason="total stride 32: pool5 needs one whole cell")
 
     def stream_scores(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Class scores of each stream at its own stride, ``{"32s": [N,K,H'/32,W'/32], "pool4": ..., "pool3": ...}``
         where ``H'`` is ``H`` padded up to a multiple of 32."""
-        self.check_input(images)
+        return self._streams(images)[0]
+
+    def _streams(self, images: torch.Tensor):
+        """``(stream scores, {"pool4": features, "pool3": features})``, the features each skip score layer read."""
+        self.check_images(images)
         h, w = images.shape[-2:]
         x = (images - self.mean.to(images.dtype)) / self.std.to(images.dtype)
         x = F.pad(x, (0, -w % 32, 0, -h % 32))
@@ -165,12 +173,22 @@ class FCN(nn.Module):
         pool4 = self.features[p3:p4](pool3)
         fc = self.drop(F.relu(self.fc6(self.features[p4:p5](pool4))))
         fc = self.drop(F.relu(self.fc7(fc)))
-        scores = {"32s": self.score_fr(fc)}
+        scores, read = {"32s": self.score_fr(fc)}, {}
         if "pool4" in self.streams:
-            scores["pool4"] = self.score_pool4(pool4)
+            scores["pool4"], read["pool4"] = self.score_pool4(pool4), pool4
         if "pool3" in self.streams:
-            scores["pool3"] = self.score_pool3(pool3)
-        return scores
+            scores["pool3"], read["pool3"] = self.score_pool3(pool3), pool3
+        return scores, read
+
+    @torch.no_grad()
+    def decoder_keeps(self, images: torch.Tensor) -> DecoderKeeps:
+        """The decoder keeps the skip score maps (``score_pool4`` ``[N, K, H/16, W/16]``, ``score_pool3`` ``[N, K,
+        H/8, W/8]``); ``features``: the pool4/pool3 maps they read, which this implementation (like the paper's)
+        keeps until fc7 has run."""
+        scores, read = self._streams(images)
+        names = [name for name in ("pool4", "pool3") if name in scores]
+        return DecoderKeeps(f"FCN-{self.variant}", [(f"score_{name}", scores[name]) for name in names],
+                            features=[read[name] for name in names])
 
     def decode(self, scores: Mapping[str, torch.Tensor | None], size: tuple[int, int]) -> torch.Tensor:
         """Fuse stream scores (a missing or ``None`` stream counts as zero) and upsample to ``size = (H, W)``.
@@ -201,8 +219,8 @@ class FCN(nn.Module):
             raise ValueError(f"variant must be finer than or equal to the coarser model's {coarser.variant!r}, "
                              f"got {variant!r}")
         drop = coarser.drop.p if isinstance(coarser.drop, nn.Dropout) else 0.0
-        model = cls(coarser.num_classes, variant, width=coarser.width, fc6_kernel=coarser.fc6_kernel, dropout=drop,
-                    batch_norm=coarser.batch_norm,
+        model = cls(coarser.num_classes, variant, width=coarser.width, in_channels=coarser.in_channels,
+                    fc6_kernel=coarser.fc6_kernel, dropout=drop, batch_norm=coarser.batch_norm,
                     learn_final_upsampling=coarser.learn_final_upsampling)
         own = {k: v for k, v in coarser.state_dict().items() if not k.startswith("upsample.")}
         model.load_state_dict(own, strict=False)
@@ -211,6 +229,13 @@ class FCN(nn.Module):
     def extra_repr(self) -> str:
         return (f"variant={self.variant!r}, num_classes={self.num_classes}, width={self.width}, "
                 f"fc6_kernel={self.fc6_kernel}, batch_norm={self.batch_norm}")
+
+
+def _check_backbone_fits(width: float, in_channels: int) -> None:
+    if width != 1.0:
+        raise ValueError(f"backbone_weights needs width=1.0 (VGG16's own channel counts), got width={width}")
+    if in_channels != 3:
+        raise ValueError(f"backbone_weights are ImageNet VGG16 weights for RGB images; in_channels is {in_channels}")
 
 
 def fcn_stream_scores(model: FCN, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -269,21 +294,3 @@ def fcn_from_classifier(classifier: nn.Sequential, input_size: tuple[int, int]) 
             sy, sx = sy * s[0], sx * s[1]
     net.stride = (sy, sx)
     return net
-
-
-@register_model("fcn32s")
-def fcn32s(num_classes: int, **kwargs) -> FCN:
-    """FCN-32s (one 32x upsampling; d2l's FCN but on VGG16)."""
-    return FCN(num_classes, variant="32s", **kwargs)
-
-
-@register_model("fcn16s")
-def fcn16s(num_classes: int, **kwargs) -> FCN:
-    """FCN-16s: 32s stream fused with a pool4 score stream."""
-    return FCN(num_classes, variant="16s", **kwargs)
-
-
-@register_model("fcn8s")
-def fcn8s(num_classes: int, **kwargs) -> FCN:
-    """FCN-8s: 32s stream fused with pool4 and pool3 score streams."""
-    return FCN(num_classes, variant="8s", **kwargs)

@@ -24,16 +24,14 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seglab.models.registry import register_model
+from seglab.models.base import load_weights, renamed_keyword
 
-__all__ = ["mask_rcnn", "SmallBackbone", "mask_loss_reference", "capture_mask_loss_inputs", "swap_poolers",
-           "drop_crowd", "detect"]
+__all__ = ["mask_rcnn", "SmallBackbone", "mask_loss_reference", "capture_mask_loss_inputs", "swap_poolers", "detect"]
 
 FEATMAPS = ["0", "1", "2"]
 
@@ -77,7 +75,7 @@ def _pooler(kind: str, impl: str, old, canonical_scale=None):
     ``canonical_scale`` replaced when one is given)."""
     from torchvision.ops import MultiScaleRoIAlign as TVMultiScaleRoIAlign
 
-    from seglab.ops.roi import MultiScaleRoIAlign, MultiScaleRoIPool
+    from seglab.ops import MultiScaleRoIAlign, MultiScaleRoIPool
 
     args = (old.featmap_names, old.output_size, old.sampling_ratio)
     levels = {"canonical_scale": canonical_scale or old.canonical_scale, "canonical_level": old.canonical_level}
@@ -136,20 +134,20 @@ def _small_maskrcnn(num_classes: int, **kwargs):
     return MaskRCNN(backbone, num_classes=None, **options)
 
 
-@register_model("mask_rcnn")
 def mask_rcnn(num_classes: int, backbone: str = "small", pooler: str = "roi_align",
-              roi_align_impl: str = "torchvision", weights_path=None, *, roi_pool_impl: str = "torchvision",
-              canonical_scale: int | None = None, **kwargs):
+              roi_align_impl: str = "torchvision", *, weights=None, roi_pool_impl: str = "torchvision",
+              canonical_scale: int | None = None, weights_path=None, **kwargs):
     """A torchvision ``MaskRCNN``.
 
     Args:
         num_classes: classes including the background (5 for the scenes: background + 4 thing classes).
         backbone: ``"small"`` (CPU-sized, ``min_size = max_size = 128``) or ``"resnet50_fpn"`` (paper scale;
-            random init unless ``weights_path`` names a local state dict of ``maskrcnn_resnet50_fpn``).
+            random init unless ``weights`` is a local state dict of ``maskrcnn_resnet50_fpn``).
         pooler: ``"roi_align"`` (Mask R-CNN) or ``"roi_pool"`` (Fast R-CNN's quantized pooling: the ablation).
         roi_align_impl: ``"torchvision"`` (native kernel) or ``"seglab"`` (:func:`seglab.ops.roi_align`: the same
             values, and on a CPU a faster backward, so a training step takes about half the time).
-        weights_path: a local state dict (or a seglab checkpoint holding ``"model"``) to load.
+        weights: a whole-model state dict to load: a local path (a state dict or a seglab checkpoint holding
+            ``"model"``) or a mapping. ``weights_path`` is its deprecated name.
         roi_pool_impl: the RoIPool op when ``pooler="roi_pool"``: ``"torchvision"`` (native kernel, the default:
             seglab's gather-based :func:`seglab.ops.roi_pool` gives the same values but is several times slower).
         canonical_scale: the FPN level rule's RoI side for level 4 (None: torchvision's 224; 36 sends our things to
@@ -160,6 +158,7 @@ def mask_rcnn(num_classes: int, backbone: str = "small", pooler: str = "roi_alig
     ``loss_mask``, ``loss_objectness``, ``loss_rpn_box_reg``); in eval mode a list of
     ``{"boxes" [D, 4], "labels" [D], "scores" [D], "masks" float[D, 1, H, W]}``.
     """
+    weights = renamed_keyword("weights_path", "weights", weights_path, weights, "mask_rcnn")
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an int >= 2 (it counts the background), got {num_classes!r}")
     if backbone == "small":
@@ -170,12 +169,8 @@ def mask_rcnn(num_classes: int, backbone: str = "small", pooler: str = "roi_alig
         model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes, **kwargs)
     else:
         raise ValueError(f"backbone must be 'small' or 'resnet50_fpn', got {backbone!r}")
-    if weights_path is not None:
-        path = Path(weights_path)
-        if not path.is_file():
-            raise ValueError(f"weights_path {str(path)!r} is not a file (weights are only loaded from local files)")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
+    if weights is not None:
+        model.load_state_dict(load_weights(weights))
     return swap_poolers(model, pooler, roi_align_impl, roi_pool_impl, canonical_scale)
 
 
@@ -188,7 +183,7 @@ def mask_loss_reference(mask_logits: Tensor, proposals: list, gt_masks: list, gt
     RoI and the gt instance it matched. The target is the gt mask cropped to the RoI and resampled to M x M with
     RoIAlign (torchvision's rule: ``aligned=False``, adaptive sampling).
     """
-    from seglab.ops.roi import roi_align
+    from seglab.ops import roi_align
 
     m = mask_logits.shape[-1]
     targets, labels = [], []
@@ -225,16 +220,6 @@ def capture_mask_loss_inputs():
         yield calls
     finally:
         roi_heads.maskrcnn_loss = original
-
-
-def drop_crowd(image: Tensor, target: dict):
-    """A dataset transform for training: keep the non-crowd instances (boxes, labels, masks) of a target."""
-    keep = target["iscrowd"] == 0 if "iscrowd" in target else torch.ones(len(target["labels"]), dtype=torch.bool)
-    out = dict(target)
-    for key in ("boxes", "labels", "masks", "area", "iscrowd"):
-        if key in out:
-            out[key] = out[key][keep]
-    return image, out
 
 
 @torch.no_grad()

@@ -3,28 +3,20 @@
 The heuristic of Kirillov et al. (arXiv 1801.00868, section 7): sort the thing instances by confidence, paste each
 one onto the pixels not yet taken (drop it when too little of it is left), then fill the remaining pixels with the
 semantic model's stuff prediction and send small stuff regions to VOID (id 0). The output is COCO panoptic
-``(id_map int64[H, W], segments_info)``, scored by :func:`seglab.metrics.panoptic_quality`, and
-:func:`save_coco_panoptic` writes it as COCO panoptic files for :func:`seglab.metrics.pq_compute`.
+``(id_map int64[H, W], segments_info)``, scored by :func:`seglab.metrics.panoptic_quality`;
+:func:`seglab.data.save_coco_panoptic` writes it as COCO panoptic files for :func:`seglab.metrics.pq_compute`.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import torch
 
-__all__ = ["panoptic_merge", "panoptic_predict", "save_coco_panoptic", "semantic_to_panoptic"]
+from seglab.data.classes import IGNORE_INDEX, check_categories
+from seglab.data.formats import mask_to_coco_bbox
+from seglab.utils import to_numpy
 
-
-def _categories(categories):
-    if categories is None:
-        from seglab.data.classes import CATEGORIES as categories
-    categories = list(categories)
-    if not categories or not all(isinstance(c, dict) and "id" in c and "isthing" in c for c in categories):
-        raise ValueError("categories must be a non-empty list of dicts with 'id' and 'isthing'")
-    return categories
+__all__ = ["panoptic_merge", "panoptic_predict", "semantic_to_panoptic"]
 
 
 def _tensor(value, name: str) -> torch.Tensor:
@@ -33,13 +25,6 @@ def _tensor(value, name: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value
     raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(value).__name__}")
-
-
-def _bbox(mask: torch.Tensor) -> list[int]:
-    """COCO ``[x, y, w, h]`` of a non-empty bool mask."""
-    rows, cols = torch.where(mask.any(1))[0], torch.where(mask.any(0))[0]
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
-    return [x0, y0, x1 - x0 + 1, y1 - y0 + 1]
 
 
 def panoptic_merge(semantic_probs, instances=None, categories=None, overlap_threshold: float = 0.5,
@@ -59,7 +44,7 @@ def panoptic_merge(semantic_probs, instances=None, categories=None, overlap_thre
     Returns ``id_map int64[H, W]`` (0 = VOID; numpy in, numpy out; a tensor keeps its device) and ``segments_info``
     ``[{"id", "category_id", "iscrowd": 0, "isthing", "area", "bbox", "score"}]`` (things first, by score).
     """
-    categories = _categories(categories)
+    categories = check_categories(categories)
     sem = _tensor(semantic_probs, "semantic_probs")
     as_numpy = isinstance(semantic_probs, np.ndarray)
     if sem.ndim == 3 and sem.shape[0] == len(categories):
@@ -104,7 +89,7 @@ def panoptic_merge(semantic_probs, instances=None, categories=None, overlap_thre
             seg_id = len(segments) + 1
             id_map[kept] = seg_id
             segments.append({"id": seg_id, "category_id": int(cats[i]), "iscrowd": 0, "isthing": 1,
-                             "area": int(kept.sum()), "bbox": _bbox(kept), "score": float(scores[i])})
+                             "area": int(kept.sum()), "bbox": mask_to_coco_bbox(kept), "score": float(scores[i])})
     if sem.ndim == 3:
         stuff_index = torch.as_tensor(stuff_rows, device=device)[sem[stuff_rows].argmax(0)] if stuff_rows else None
     else:
@@ -119,8 +104,8 @@ def panoptic_merge(semantic_probs, instances=None, categories=None, overlap_thre
         seg_id = len(segments) + 1
         id_map[region] = seg_id
         segments.append({"id": seg_id, "category_id": int(cat["id"]), "iscrowd": 0, "isthing": 0, "area": area,
-                         "bbox": _bbox(region), "score": 1.0})
-    return (id_map.cpu().numpy() if as_numpy else id_map), segments
+                         "bbox": mask_to_coco_bbox(region), "score": 1.0})
+    return (to_numpy(id_map) if as_numpy else id_map), segments
 
 
 @torch.no_grad()
@@ -148,12 +133,12 @@ def panoptic_predict(semantic_model, instance_model, images, categories=None, **
     return outputs
 
 
-def semantic_to_panoptic(semantic, categories=None, ignore_index: int = 255):
+def semantic_to_panoptic(semantic, categories=None, ignore_index: int = IGNORE_INDEX):
     """A semantic label map ``int[H, W]`` -> ``(id_map, segments_info)`` with one segment per class present.
 
     Useful as a baseline: a semantic model cannot separate touching things, so each thing class becomes one segment.
     """
-    categories = _categories(categories)
+    categories = check_categories(categories)
     sem = _tensor(semantic, "semantic").long()
     id_map = torch.zeros_like(sem)
     segments = []
@@ -162,38 +147,6 @@ def semantic_to_panoptic(semantic, categories=None, ignore_index: int = 255):
         if ignore_index != k and bool(region.any()):
             id_map[region] = len(segments) + 1
             segments.append({"id": len(segments) + 1, "category_id": int(cat["id"]), "iscrowd": 0,
-                             "isthing": int(cat["isthing"]), "area": int(region.sum()), "bbox": _bbox(region)})
-    return (id_map.numpy() if isinstance(semantic, np.ndarray) else id_map), segments
-
-
-def save_coco_panoptic(items, json_path, png_folder, categories=None) -> Path:
-    """Write predictions as COCO panoptic files: one RGB PNG per image and one JSON (each written atomically).
-
-    items: iterable of ``{"image_id", "id_map" int[H, W], "segments_info", "file_name" (optional, default
-    ``"{image_id:06d}.png"``)}``. Returns the JSON path.
-    """
-    import io
-
-    from PIL import Image
-
-    from seglab.data.formats import dump_json, id_to_rgb
-    from seglab.utils import atomic_write_bytes
-
-    categories = _categories(categories)
-    png_folder = Path(png_folder)
-    annotations = []
-    for item in items:
-        if not isinstance(item, dict) or not {"image_id", "id_map", "segments_info"} <= set(item):
-            raise ValueError("each item must be a dict with 'image_id', 'id_map' and 'segments_info'")
-        id_map = item["id_map"]
-        id_map = id_map.detach().cpu().numpy() if isinstance(id_map, torch.Tensor) else np.asarray(id_map)
-        file_name = item.get("file_name") or f"{int(item['image_id']):06d}.png"
-        buffer = io.BytesIO()
-        Image.fromarray(id_to_rgb(id_map)).save(buffer, format="PNG")
-        atomic_write_bytes(png_folder / file_name, buffer.getvalue())
-        segments = [{k: (float(v) if k == "score" else v) for k, v in s.items()} for s in item["segments_info"]]
-        annotations.append({"image_id": item["image_id"], "file_name": file_name, "segments_info": segments})
-    data = {"annotations": annotations, "categories": [dict(c) for c in categories]}
-    json.dumps(data)  # fail here, not half-way through a file, on a value JSON cannot hold
-    atomic_write_bytes(json_path, dump_json(data))
-    return Path(json_path)
+                             "isthing": int(cat["isthing"]), "area": int(region.sum()),
+                             "bbox": mask_to_coco_bbox(region)})
+    return (to_numpy(id_map) if isinstance(semantic, np.ndarray) else id_map), segments

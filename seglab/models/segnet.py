@@ -6,7 +6,7 @@ Segmentation", TPAMI 2017 (arXiv 1511.00561).
 * Encoder: VGG16's 13 3x3 convolutions (64,64 | 128,128 | 256x3 | 512x3 | 512x3), each followed by batch norm and
   ReLU, and a 2x2/stride-2 max pooling after each of the 5 stages that returns the argmax indices. At
   ``width=1.0`` the parameters have the shapes of ``torchvision.models.vgg16_bn().features``, so VGG weights on
-  disk load with :meth:`SegNet.load_vgg16_bn` (nothing is downloaded).
+  disk load with ``SegNet(..., backbone_weights=path)`` or :meth:`SegNet.load_backbone` (nothing is downloaded).
 * Decoder: the mirror image. Each stage unpools with the indices of its encoder stage (``nn.MaxUnpool2d`` with the
   encoder stage's input size passed explicitly, so odd sizes come back exactly), which gives a sparse map, then
   trainable 3x3 convolutions densify it. The last convolution is the classifier to ``num_classes``.
@@ -18,14 +18,22 @@ loss); ``width`` scales every channel count so the model trains on a laptop CPU.
 
 from __future__ import annotations
 
-from pathlib import Path
+import warnings
 
 import torch
 from torch import Tensor, nn
 
-from seglab.models.registry import register_model
+from seglab.models.base import (
+    DecoderKeeps,
+    check_images,
+    check_positive_int,
+    legacy_positional,
+    load_weights,
+    renamed_keyword,
+)
+from seglab.ops import pack_pool_indices
 
-__all__ = ["SegNet", "VGG16_STAGES", "segnet"]
+__all__ = ["SegNet", "VGG16_STAGES"]
 
 #: VGG16's convolution widths, one list per encoder stage (a pooling follows each stage).
 VGG16_STAGES: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -43,21 +51,26 @@ class SegNet(nn.Module):
     """SegNet with a VGG16 encoder.
 
     Args:
-        in_channels (int): image channels (3).
         num_classes (int): K, the number of output classes.
+        in_channels (int): image channels (3).
         width (float): multiplies every channel count (1.0 = VGG16; 0.125 gives 8..64 channels).
         batch_norm (bool): batch norm after each convolution except the classifier.
+        weights: a whole-model state dict (local path or mapping) to load.
+        backbone_weights: VGG16-BN feature weights for the encoder (local path, state dict or module; see
+            :meth:`load_backbone`). ``vgg_weights`` is its deprecated name.
 
     Shapes: ``images float[N, in_channels, H, W] -> logits float[N, K, H, W]`` for any ``H, W >= 32``
-    (odd sizes included: five 2x2 poolings leave at least one pixel).
+    (odd sizes included: five 2x2 poolings leave at least one pixel). The old order ``SegNet(in_channels,
+    num_classes)`` still works for one release, with a ``DeprecationWarning``.
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 21, width: float = 1.0, batch_norm: bool = True):
+    def __init__(self, num_classes: int, *legacy, in_channels: int = 3, width: float = 1.0, batch_norm: bool = True,
+                 weights=None, backbone_weights=None, vgg_weights=None):
         super().__init__()
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        num_classes, in_channels = legacy_positional("SegNet", num_classes, legacy, in_channels)
+        backbone_weights = renamed_keyword("vgg_weights", "backbone_weights", vgg_weights, backbone_weights, "SegNet")
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("num_classes", num_classes)
         if not isinstance(width, (int, float)) or width <= 0:
             raise ValueError(f"width must be a positive number, got {width!r}")
         self.in_channels, self.num_classes, self.width, self.batch_norm = in_channels, num_classes, width, batch_norm
@@ -88,18 +101,18 @@ class SegNet(nn.Module):
             decoder.append(nn.Sequential(*layers))
         self.decoder = nn.ModuleList(decoder)
         self.classifier = nn.Conv2d(stages[0][0], num_classes, 3, padding=1)
+        if backbone_weights is not None:
+            self.load_backbone(backbone_weights)
+        if weights is not None:
+            self.load_state_dict(load_weights(weights))
 
-    def _check(self, images: Tensor) -> None:
-        if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != self.in_channels:
-            got = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-            raise ValueError(f"images must have shape [N, {self.in_channels}, H, W], got {got}")
-        h, w = images.shape[-2:]
-        if h < 32 or w < 32:
-            raise ValueError(f"images must be at least 32x32 (five 2x2 poolings), got {h}x{w}")
+    def check_images(self, images: Tensor) -> None:
+        """``ValueError`` unless ``images`` is ``[N, in_channels, H, W]`` with ``H, W >= 32``."""
+        check_images(images, self.in_channels, model="SegNet", min_size=32, reason="five 2x2 poolings")
 
     def encode(self, images: Tensor):
         """``images float[N, C, H, W]`` -> (deepest pooled map, [indices per stage], [input size per stage])."""
-        self._check(images)
+        self.check_images(images)
         x, indices, sizes = images, [], []
         for block, pool in zip(self.encoder, self.pools):
             x = block(x)
@@ -131,23 +144,28 @@ class SegNet(nn.Module):
             maps.append({"stage": s, "sparse": sparse, "dense": x})
         return maps
 
+    @torch.no_grad()
+    def decoder_keeps(self, images: Tensor) -> DecoderKeeps:
+        """The decoder keeps only the int64 pooling indices of each stage (``packed``: the same at 2 bits a window,
+        :func:`seglab.ops.pack_pool_indices`)."""
+        _, indices, sizes = self.encode(images)
+        return DecoderKeeps("SegNet", [(f"indices{i}", idx) for i, idx in enumerate(indices)],
+                            packed=[pack_pool_indices(idx, int(size[-1])) for idx, size in zip(indices, sizes)])
+
     def vgg_layers(self) -> list[nn.Module]:
         """The encoder's Conv2d and BatchNorm2d modules in VGG order (what ``vgg16_bn().features`` holds)."""
         return [m for block in self.encoder for m in block if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
 
-    def load_vgg16_bn(self, source) -> None:
+    def load_backbone(self, source) -> None:
         """Copy VGG16(-BN) feature weights into the encoder.
 
         ``source``: a path to a ``torch.save``d state dict, a state dict, or an ``nn.Module`` (such as
         ``torchvision.models.vgg16_bn(weights=None)`` or its ``.features``). Keys ``features.N.*`` or ``N.*``
         are matched in order to the encoder's convolutions and batch norms; shapes must agree (``width=1.0``).
         """
-        if isinstance(source, (str, Path)):
-            source = torch.load(source, map_location="cpu", weights_only=True)
         if isinstance(source, nn.Module):
             source = source.state_dict()
-        if not isinstance(source, dict):
-            raise ValueError(f"source must be a path, a state dict or a module, got {type(source).__name__}")
+        source = load_weights(source, what="backbone_weights")
         groups: dict[int, dict[str, Tensor]] = {}
         for key, value in source.items():
             parts = key.split(".")
@@ -169,12 +187,7 @@ class SegNet(nn.Module):
                     )
             module.load_state_dict(params, strict=True)
 
-
-@register_model("segnet")
-def segnet(num_classes: int = 21, in_channels: int = 3, width: float = 1.0, batch_norm: bool = True,
-           vgg_weights=None) -> SegNet:
-    """``create_model("segnet", num_classes=8, width=0.125)``; ``vgg_weights``: optional local VGG16-BN weights."""
-    model = SegNet(in_channels=in_channels, num_classes=num_classes, width=width, batch_norm=batch_norm)
-    if vgg_weights is not None:
-        model.load_vgg16_bn(vgg_weights)
-    return model
+    def load_vgg16_bn(self, source) -> None:
+        """Deprecated name of :meth:`load_backbone`."""
+        warnings.warn("SegNet.load_vgg16_bn is deprecated, use SegNet.load_backbone", DeprecationWarning, stacklevel=2)
+        self.load_backbone(source)

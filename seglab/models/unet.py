@@ -29,122 +29,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seglab.models.registry import register_model
+from seglab.models.base import (
+    DecoderKeeps,
+    check_choice,
+    check_images,
+    check_positive_int,
+    legacy_positional,
+    load_weights,
+)
+from seglab.models.unet_sizes import PADDINGS, unet_output_size, unet_size_trace, unet_valid_input_sizes
 
 __all__ = [
     "UNet", "DoubleConv", "Down", "Up", "CropAndConcat", "center_crop", "unet_size_trace", "unet_output_size",
-    "unet_valid_input_sizes", "LevelRecord", "build_unet",
+    "unet_valid_input_sizes", "LevelRecord",
 ]
 
-_PADDINGS = ("valid", "same")
 _UP_MODES = ("transpose", "bilinear")
-
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-
-
-def _check_positive_int(name: str, value, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
-# ----------------------------------------------------------------------------------------------- size arithmetic
-def unet_size_trace(size: int, depth: int = 4, padding: str = "valid") -> list[dict]:
-    """Follow one spatial side of length ``size`` through a U-Net; raise ``ValueError`` if it cannot pass.
-
-    Returns one dict per step, in order: ``{"stage": "encoder"|"bottom"|"decoder", "level": i, "in": s, "out": s',
-    "crop": c}``. Encoder rows are the double convolutions (``out`` is the size of the copied skip), decoder rows
-    give the upsampled size (``up``), the skip size (``skip``), the crop taken from each side of the skip (valid
-    mode; ``(skip - up) / 2``) or the padding added to the upsampled map (same mode, ``pad`` 0 or 1), and the size after
-    the double convolution (``out``).
-    """
-    _check_positive_int("size", size)
-    _check_positive_int("depth", depth, 0)
-    _check_choice("padding", padding, _PADDINGS)
-    shrink = 4 if padding == "valid" else 0
-    steps, skips, s = [], [], size
-    for level in range(depth + 1):
-        out = s - shrink
-        stage = "bottom" if level == depth else "encoder"
-        if out < 1:
-            raise ValueError(f"{stage} level {level} gets {s} px, too small for two 3x3 valid convolutions")
-        steps.append({"stage": stage, "level": level, "in": s, "out": out})
-        if level == depth:
-            s = out
-            break
-        if padding == "valid" and out % 2:
-            raise ValueError(f"encoder level {level} produces {out} px, an odd size that 2x2 pooling cannot halve")
-        if out < 2:
-            raise ValueError(f"encoder level {level} produces {out} px, too small for 2x2 pooling")
-        skips.append(out)
-        s = out // 2
-    for level in reversed(range(depth)):
-        up, skip = 2 * s, skips[level]
-        row = {"stage": "decoder", "level": level, "in": s, "up": up, "skip": skip}
-        if padding == "valid":
-            row["crop"] = (skip - up) // 2
-            merged = up
-        else:
-            row["pad"] = skip - up
-            merged = skip
-        row["out"] = merged - shrink
-        if row["out"] < 1:
-            raise ValueError(f"decoder level {level} gets {merged} px, too small for two 3x3 valid convolutions")
-        steps.append(row)
-        s = row["out"]
-    return steps
-
-
-def _is_valid(size: int, depth: int, padding: str) -> bool:
-    try:
-        unet_size_trace(size, depth, padding)
-    except ValueError:
-        return False
-    return True
-
-
-def unet_valid_input_sizes(min_size: int = 1, max_size: int = 1024, depth: int = 4,
-                           padding: str = "valid") -> list[int]:
-    """Every input side length in ``[min_size, max_size]`` that a U-Net of this depth and padding accepts.
-
-    Valid mode: one size in ``2**depth`` (..., 556, 572, 588, ... for depth 4). Same mode: every size >= ``2**depth``.
-    """
-    _check_positive_int("min_size", min_size)
-    _check_positive_int("max_size", max_size)
-    return [s for s in range(min_size, max_size + 1) if _is_valid(s, depth, padding)]
-
-
-def _nearest_valid(size: int, depth: int, padding: str) -> list[int]:
-    step = 2 ** depth
-    below = [s for s in range(size - 1, max(size - 2 * step, 0), -1) if _is_valid(s, depth, padding)][:1]
-    above = [s for s in range(size + 1, size + 2 * step + 4 * step + 64) if _is_valid(s, depth, padding)][:1]
-    return below + above
-
-
-def unet_output_size(input_size, depth: int = 4, padding: str = "valid"):
-    """Output side(s) of a U-Net for ``input_size`` (an int or ``(H, W)``).
-
-    An input that does not fit raises ``ValueError`` naming the nearest valid sizes.
-
-    ``unet_output_size(572) == 388`` for the paper's network.
-    """
-    if isinstance(input_size, (tuple, list)):
-        if len(input_size) != 2:
-            raise ValueError(f"input_size must be an int or (H, W), got {input_size!r}")
-        return tuple(unet_output_size(int(s), depth, padding) for s in input_size)
-    try:
-        return unet_size_trace(input_size, depth, padding)[-1]["out"]
-    except ValueError as exc:
-        if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
-            raise
-        near = _nearest_valid(input_size, depth, padding)
-        pairs = ", ".join(f"{s} (-> {unet_size_trace(s, depth, padding)[-1]['out']})" for s in near)
-        raise ValueError(
-            f"input size {input_size} does not fit a depth-{depth} U-Net with padding={padding!r}: {exc}; "
-            f"nearest valid input sizes: {pairs}"
-        ) from None
 
 
 # ------------------------------------------------------------------------------------------------------ blocks
@@ -231,19 +131,32 @@ class LevelRecord:
 class UNet(nn.Module):
     """U-Net: ``model(images [N, in_channels, H, W]) -> logits [N, num_classes, H', W']``.
 
-    ``H' = H`` in same mode; ``H' = UNet.output_size(H)`` in valid mode (572 -> 388 at depth 4). Level ``i`` has
-    ``base_channels * 2**i`` channels. Weights follow the paper's initialisation (He normal, zero biases).
+    Args:
+        num_classes: K, the number of output classes.
+        in_channels: image channels (1 in the paper's microscopy, 3 for RGB).
+        depth: number of poolings (4 in the paper); level ``i`` has ``base_channels * 2**i`` channels.
+        base_channels: channels of the first level (64 in the paper).
+        padding: ``"valid"`` (the paper: ``H' = UNet.output_size(H)``, 572 -> 388 at depth 4, and only some input
+            sizes fit) or ``"same"`` (``H' = H`` for any input of at least ``2**depth`` pixels, as every other
+            seglab model; ``create_model("unet")`` builds this one).
+        up_mode: ``"transpose"`` (the paper's 2x2 up-convolutions) or ``"bilinear"``.
+        batch_norm: BatchNorm after every 3x3 convolution (not in the paper).
+        weights: a whole-model state dict (local path or mapping) to load.
+
+    Weights follow the paper's initialisation (He normal, zero biases). The old order ``UNet(in_channels,
+    num_classes)`` still works for one release, with a ``DeprecationWarning``.
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 2, depth: int = 4, base_channels: int = 64,
-                 padding: str = "valid", up_mode: str = "transpose", batch_norm: bool = False):
+    def __init__(self, num_classes: int, *legacy, in_channels: int = 3, depth: int = 4, base_channels: int = 64,
+                 padding: str = "valid", up_mode: str = "transpose", batch_norm: bool = False, weights=None):
         super().__init__()
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("num_classes", num_classes)
-        _check_positive_int("depth", depth)
-        _check_positive_int("base_channels", base_channels)
-        _check_choice("padding", padding, _PADDINGS)
-        _check_choice("up_mode", up_mode, _UP_MODES)
+        num_classes, in_channels = legacy_positional("UNet", num_classes, legacy, in_channels)
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("num_classes", num_classes)
+        check_positive_int("depth", depth)
+        check_positive_int("base_channels", base_channels)
+        check_choice("padding", padding, PADDINGS)
+        check_choice("up_mode", up_mode, _UP_MODES)
         self.in_channels, self.num_classes, self.depth = in_channels, num_classes, depth
         self.base_channels, self.padding, self.up_mode, self.batch_norm = base_channels, padding, up_mode, batch_norm
         widths = [base_channels * 2 ** i for i in range(depth + 1)]
@@ -258,6 +171,8 @@ class UNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+        if weights is not None:
+            self.load_state_dict(load_weights(weights))
 
     def output_size(self, input_size):
         """Logit size for ``input_size`` (int or ``(H, W)``); ``ValueError`` naming the nearest valid sizes."""
@@ -267,13 +182,9 @@ class UNet(nn.Module):
         """Input side lengths in ``[min_size, max_size]`` this network accepts."""
         return unet_valid_input_sizes(min_size, max_size, self.depth, self.padding)
 
-    def _check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.dim() != 4:
-            raise ValueError(f"images must be a Tensor[N, {self.in_channels}, H, W], got "
-                             f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"images must have {self.in_channels} channels, got {x.shape[1]} (shape {tuple(x.shape)})")
-        self.output_size((int(x.shape[-2]), int(x.shape[-1])))  # raises with the nearest valid sizes
+    def check_images(self, images: torch.Tensor) -> None:
+        """``ValueError`` unless ``images`` is ``[N, in_channels, H, W]`` with sizes this network accepts."""
+        check_images(images, self.in_channels, model=f"a depth-{self.depth} U-Net", sizes=self.output_size)
 
     def forward(self, x: torch.Tensor, return_skips: bool = False):
         """``x [N, C, H, W] -> logits``; with ``return_skips=True`` -> ``(logits, skips)``, ``skips[i]`` the
@@ -287,8 +198,14 @@ class UNet(nn.Module):
             self._run(x, records=records)
         return records
 
+    @torch.no_grad()
+    def decoder_keeps(self, images: torch.Tensor) -> DecoderKeeps:
+        """The decoder keeps a copy of each encoder level's whole map (before cropping) until it concatenates it."""
+        _, skips = self._run(images, return_skips=True)
+        return DecoderKeeps("U-Net", [(f"skip{i}", skip) for i, skip in enumerate(skips)])
+
     def _run(self, x, return_skips=False, records=None):
-        self._check_input(x)
+        self.check_images(x)
 
         def note(name, stage, level, t, crop=0):
             if records is not None:
@@ -313,18 +230,3 @@ class UNet(nn.Module):
         return (f"in_channels={self.in_channels}, num_classes={self.num_classes}, depth={self.depth}, "
                 f"base_channels={self.base_channels}, padding={self.padding!r}, up_mode={self.up_mode!r}, "
                 f"batch_norm={self.batch_norm}")
-
-
-@register_model("unet")
-def build_unet(in_channels: int = 3, num_classes: int = 2, depth: int = 4, base_channels: int = 64,
-               padding: str = "same", up_mode: str = "transpose", batch_norm: bool = False,
-               weights: str | None = None) -> UNet:
-    """``create_model("unet", ...)``: a :class:`UNet`; ``weights`` is an optional local state-dict path.
-
-    Unlike the class (whose default is the paper's ``padding="valid"``), the registry builds ``padding="same"`` by
-    default so that it follows the house contract of semantic models: logits with the input's height and width.
-    """
-    model = UNet(in_channels, num_classes, depth, base_channels, padding, up_mode, batch_norm)
-    if weights is not None:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return model

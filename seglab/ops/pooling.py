@@ -21,6 +21,8 @@ import math
 import torch
 from torch import Tensor
 
+from seglab.ops._args import _pair
+
 __all__ = [
     "max_pool2d_with_indices_naive",
     "max_unpool2d_naive",
@@ -28,15 +30,6 @@ __all__ = [
     "pack_pool_indices",
     "unpack_pool_indices",
 ]
-
-
-def _pair(value, name: str) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
-        raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}")
-    return int(value[0]), int(value[1])
 
 
 def _as_4d(x: Tensor, name: str) -> tuple[Tensor, bool]:

@@ -23,6 +23,8 @@ from typing import NamedTuple, Union
 import torch
 from torch import Tensor, nn
 
+from seglab.ops._args import _pair
+
 __all__ = [
     "roi_align",
     "roi_pool",
@@ -30,8 +32,6 @@ __all__ = [
     "RoIAlignGrid",
     "RoIAlign",
     "RoIPool",
-    "MultiScaleRoIAlign",
-    "MultiScaleRoIPool",
     "boxes_to_rois",
     "roi_pool_bins",
 ]
@@ -41,18 +41,6 @@ BoxesLike = Union[Tensor, Sequence[Tensor]]  # noqa: UP007 (a runtime alias)
 _POOL_CHUNK_ELEMENTS = 2**25
 #: roi_align gathers at most this many feature values at once (RoI windows beyond it go in chunks of RoIs).
 _ALIGN_CHUNK_ELEMENTS = 2**26
-
-
-def _pair(output_size, name: str = "output_size") -> tuple[int, int]:
-    if isinstance(output_size, int) and not isinstance(output_size, bool):
-        size = (output_size, output_size)
-    elif isinstance(output_size, (tuple, list)) and len(output_size) in (1, 2):
-        size = tuple(int(s) for s in output_size) * (2 if len(output_size) == 1 else 1)
-    else:
-        raise ValueError(f"{name} must be an int or a (height, width) pair, got {output_size!r}")
-    if min(size) < 1:
-        raise ValueError(f"{name} must be positive, got {output_size!r}")
-    return size
 
 
 def boxes_to_rois(boxes: BoxesLike, dtype=None, device=None) -> Tensor:
@@ -87,7 +75,7 @@ def _prepare(input: Tensor, boxes, output_size) -> tuple[Tensor, tuple[int, int]
     """Shared argument handling of the RoI ops: checked input, ``Tensor[K, 5]`` RoIs (no gradient), ``(PH, PW)``."""
     _check_input(input)
     rois = boxes_to_rois(boxes, dtype=input.dtype, device=input.device).detach()  # no gradient to boxes
-    return rois, _pair(output_size)
+    return rois, _pair(output_size, "output_size")
 
 
 def _axis_samples(start: Tensor, size: Tensor, bins: int, grid: Tensor, max_grid: int):
@@ -201,6 +189,16 @@ def roi_align(input: Tensor, boxes: BoxesLike, output_size, spatial_scale: float
     return out.permute(0, 3, 1, 2).contiguous()
 
 
+def _one_box(box, dtype=None) -> Tensor:
+    """One box (x1, y1, x2, y2) as a floating ``Tensor[4]`` (``dtype``, else its own float dtype, else float64)."""
+    box_t = torch.as_tensor(box, dtype=dtype)
+    if not box_t.is_floating_point():
+        box_t = box_t.double()
+    if box_t.shape != (4,):
+        raise ValueError(f"box must hold 4 numbers (x1, y1, x2, y2), got shape {tuple(box_t.shape)}")
+    return box_t
+
+
 class RoIAlignGrid(NamedTuple):
     """Where RoIAlign samples one box, in feature-map coordinates.
 
@@ -221,12 +219,8 @@ class RoIAlignGrid(NamedTuple):
 def roi_align_sampling_grid(box, output_size, spatial_scale: float = 1.0, sampling_ratio: int = -1,
                             aligned: bool = False) -> RoIAlignGrid:
     """Bin edges and sample points of one box (x1, y1, x2, y2) exactly as :func:`roi_align` places them."""
-    box_t = torch.as_tensor(box)
-    if not box_t.is_floating_point():
-        box_t = box_t.double()
-    if box_t.shape != (4,):
-        raise ValueError(f"box must hold 4 numbers (x1, y1, x2, y2), got shape {tuple(box_t.shape)}")
-    ph, pw = _pair(output_size)
+    box_t = _one_box(box)
+    ph, pw = _pair(output_size, "output_size")
     rois = torch.cat([box_t.new_zeros(1), box_t])[None]
     (y0, rh, gh), (x0, rw, gw) = _roi_geometry(rois, (ph, pw), spatial_scale, int(sampling_ratio), aligned)
     g_h, g_w = max(1, int(gh)), max(1, int(gw))
@@ -261,10 +255,8 @@ def roi_pool_bins(box, output_size, spatial_scale: float = 1.0, height: int | No
     """RoIPool's integer cells for one box: ``(rows [PH, 2], cols [PW, 2])``, each bin covering rows
     ``[lo, hi)`` and columns ``[lo, hi)`` of the feature map (clipped at 0, and to ``height`` / ``width`` when
     given)."""
-    box_t = torch.as_tensor(box, dtype=torch.float64)
-    if box_t.shape != (4,):
-        raise ValueError(f"box must hold 4 numbers (x1, y1, x2, y2), got shape {tuple(box_t.shape)}")
-    ph, pw = _pair(output_size)
+    box_t = _one_box(box, torch.float64)
+    ph, pw = _pair(output_size, "output_size")
     x1, y1, x2, y2 = _round_half_away(box_t * spatial_scale).long()
     big = 2**31
     rows = _pool_bins(y1[None], y2[None], ph, height if height is not None else big, torch.float64)
@@ -332,7 +324,7 @@ class RoIAlign(nn.Module):
 
     def __init__(self, output_size, spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False):
         super().__init__()
-        self.output_size = _pair(output_size)
+        self.output_size = _pair(output_size, "output_size")
         self.spatial_scale = spatial_scale
         self.sampling_ratio = sampling_ratio
         self.aligned = aligned
@@ -350,7 +342,7 @@ class RoIPool(nn.Module):
 
     def __init__(self, output_size, spatial_scale: float = 1.0):
         super().__init__()
-        self.output_size = _pair(output_size)
+        self.output_size = _pair(output_size, "output_size")
         self.spatial_scale = spatial_scale
 
     def forward(self, input: Tensor, rois: BoxesLike) -> Tensor:
@@ -358,73 +350,3 @@ class RoIPool(nn.Module):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(output_size={self.output_size}, spatial_scale={self.spatial_scale})"
-
-
-def _multiscale_pool(pooler, x: dict, boxes: list, image_shapes: list, op) -> Tensor:
-    """The FPN level loop of ``torchvision.ops.MultiScaleRoIAlign`` with a chosen op ``op(feat, rois, scale)``."""
-    from torchvision.ops import poolers as tv_poolers
-
-    feats = [x[name] for name in pooler.featmap_names]
-    if pooler.scales is None or pooler.map_levels is None:
-        pooler.scales, pooler.map_levels = tv_poolers._setup_scales(
-            feats, image_shapes, pooler.canonical_scale, pooler.canonical_level)
-    rois = boxes_to_rois(list(boxes), dtype=feats[0].dtype, device=feats[0].device)
-    if len(feats) == 1:
-        return op(feats[0], rois, pooler.scales[0])
-    levels = pooler.map_levels(boxes)
-    out = feats[0].new_zeros((rois.shape[0], feats[0].shape[1], *pooler.output_size))
-    for level, (feat, scale) in enumerate(zip(feats, pooler.scales)):  # a loop over the 3-5 FPN levels
-        idx = torch.where(levels == level)[0]
-        out[idx] = op(feat, rois[idx], scale).to(out.dtype)
-    return out
-
-
-def _tv_multiscale():
-    from torchvision.ops import MultiScaleRoIAlign as TVMultiScaleRoIAlign
-    return TVMultiScaleRoIAlign
-
-
-class MultiScaleRoIAlign(_tv_multiscale()):
-    """``torchvision.ops.MultiScaleRoIAlign`` (same arguments, same FPN level mapping) pooling with seglab's
-    :func:`roi_align`. ``aligned`` (keyword, default False as in torchvision's Mask R-CNN) picks the variant."""
-
-    def __init__(self, featmap_names, output_size, sampling_ratio, *, canonical_scale=224, canonical_level=4,
-                 aligned: bool = False):
-        super().__init__(featmap_names, output_size, sampling_ratio,
-                         canonical_scale=canonical_scale, canonical_level=canonical_level)
-        self.aligned = aligned
-
-    def forward(self, x: dict, boxes: list, image_shapes: list) -> Tensor:
-        def op(feat, rois, scale):
-            return roi_align(feat, rois, self.output_size, scale, self.sampling_ratio, self.aligned)
-        return _multiscale_pool(self, x, boxes, image_shapes, op)
-
-
-class MultiScaleRoIPool(_tv_multiscale()):
-    """A ``MultiScaleRoIAlign``-compatible pooler that uses RoIPool (the Mask R-CNN paper's ablation, Table 2c).
-
-    ``sampling_ratio`` is accepted for compatibility and ignored. ``impl="seglab"`` uses :func:`roi_pool`,
-    ``impl="torchvision"`` the native ``torchvision.ops.roi_pool`` (same values, faster on CPU).
-    """
-
-    def __init__(self, featmap_names, output_size, sampling_ratio=0, *, canonical_scale=224, canonical_level=4,
-                 impl: str = "seglab"):
-        super().__init__(featmap_names, output_size, sampling_ratio,
-                         canonical_scale=canonical_scale, canonical_level=canonical_level)
-        if impl not in ("seglab", "torchvision"):
-            raise ValueError(f"impl must be 'seglab' or 'torchvision', got {impl!r}")
-        self.impl = impl
-
-    def forward(self, x: dict, boxes: list, image_shapes: list) -> Tensor:
-        if self.impl == "torchvision":
-            from torchvision.ops import roi_pool as pool
-        else:
-            pool = roi_pool
-
-        def op(feat, rois, scale):
-            return pool(feat, rois, self.output_size, scale)
-        return _multiscale_pool(self, x, boxes, image_shapes, op)
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}(featmap_names={self.featmap_names}, output_size={self.output_size}, "
-                f"impl={self.impl!r})")

@@ -11,10 +11,11 @@ Weight layouts follow PyTorch: ``conv2d`` weight ``[C_out, C_in/groups, kH, kW]`
 from __future__ import annotations
 
 import math
-import operator
 
 import torch
 from torch import Tensor, nn
+
+from seglab.ops._args import _pair
 
 __all__ = [
     "trans_conv_naive",
@@ -22,24 +23,11 @@ __all__ = [
     "conv2d_matrix",
     "conv_transpose2d_matmul",
     "conv_transpose2d_output_size",
+    "conv2d_output_size",
     "bilinear_kernel",
     "bilinear_upsampler",
     "overlap_count",
 ]
-
-
-def _pair(value, name: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints, each >= ``minimum``, as a pair; ``ValueError`` naming ``name`` otherwise."""
-    items = tuple(value) if isinstance(value, (tuple, list, torch.Size)) else (value, value)
-    try:
-        if len(items) != 2 or any(isinstance(v, bool) for v in items):
-            raise TypeError
-        items = tuple(operator.index(v) for v in items)  # ints, NumPy ints, 0-d integer tensors
-    except TypeError:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}") from None
-    if min(items) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return items
 
 
 def _check_output_padding(output_padding, stride, dilation) -> None:
@@ -68,6 +56,23 @@ def conv_transpose2d_output_size(input_size, kernel_size, stride=1, padding=0, o
             f"stride={stride} give an output of size {out}"
         )
     args = (input_size, kernel_size, stride, padding, output_padding, dilation)
+    return out if any(isinstance(a, (tuple, list, torch.Size)) for a in args) else out[0]
+
+
+def conv2d_output_size(input_size, kernel_size, stride=1, padding=0, dilation=1):
+    """``H_out = (H_in + 2*padding - dilation*(kernel_size - 1) - 1) // stride + 1`` (per dimension), as ``conv2d``.
+
+    Arguments are ints or ``(h, w)`` pairs; returns an int when all of them are ints, else a tuple ``(h, w)``.
+    Raises ``ValueError`` (naming ``input_size``) when the output would be empty.
+    """
+    size = _pair(input_size, "input_size", 1)
+    k, s = _pair(kernel_size, "kernel_size", 1), _pair(stride, "stride", 1)
+    p, d = _pair(padding, "padding", 0), _pair(dilation, "dilation", 1)
+    out = tuple((n + 2 * p_ - d_ * (k_ - 1) - 1) // s_ + 1 for n, k_, s_, p_, d_ in zip(size, k, s, p, d))
+    if min(out) < 1:
+        raise ValueError(f"input_size={input_size} is smaller than the dilated kernel {kernel_size} "
+                         f"with padding={padding}: the convolution's output would be empty")
+    args = (input_size, kernel_size, stride, padding, dilation)
     return out if any(isinstance(a, (tuple, list, torch.Size)) for a in args) else out[0]
 
 
@@ -159,11 +164,7 @@ def conv2d_matrix(weight, input_size, stride=1, padding=0, dilation=1, *, groups
     (h, w), s = _pair(input_size, "input_size", 1), _pair(stride, "stride", 1)
     p, d = _pair(padding, "padding", 0), _pair(dilation, "dilation", 1)
     c_out, c_in_g, kh, kw = weight.shape
-    h_out = (h + 2 * p[0] - d[0] * (kh - 1) - 1) // s[0] + 1
-    w_out = (w + 2 * p[1] - d[1] * (kw - 1) - 1) // s[1] + 1
-    if h_out < 1 or w_out < 1:
-        raise ValueError(f"input_size={input_size} is smaller than the dilated kernel {tuple(weight.shape[2:])} "
-                         f"with padding={padding}: the convolution's output would be empty")
+    h_out, w_out = conv2d_output_size(input_size, (kh, kw), stride, padding, dilation)
     dev, c_out_g = weight.device, c_out // groups
     o = torch.arange(c_out, device=dev).view(-1, 1, 1, 1, 1, 1, 1)
     ci = (torch.arange(c_in_g, device=dev) + 0 * o).view(c_out, c_in_g, 1, 1, 1, 1, 1)
@@ -202,8 +203,7 @@ def conv_transpose2d_matmul(y, weight, stride=1, padding=0, output_padding=0, di
     # The same tensor read as a conv2d weight [C_out', C_in'/groups, kH, kW] maps the C_out channels back to C_in.
     M = conv2d_matrix(weight, size, stride, padding, dilation, groups=groups, sparse=sparse)
     n, c_in, hy, wy = y.shape
-    s, p, d = _pair(stride, "stride", 1), _pair(padding, "padding", 0), _pair(dilation, "dilation", 1)
-    h_conv, w_conv = ((size[t] + 2 * p[t] - d[t] * (weight.shape[2 + t] - 1) - 1) // s[t] + 1 for t in (0, 1))
+    h_conv, w_conv = conv2d_output_size(size, tuple(weight.shape[2:]), stride, padding, dilation)
     y_full = y.new_zeros(n, c_in, h_conv, w_conv)  # == y unless output_padding >= stride
     y_full[:, :, :hy, :wy] = y
     flat = y_full.reshape(n, -1).T  # [C_in*h_conv*w_conv, N]

@@ -13,6 +13,7 @@ from seglab.train.checkpoint import CheckpointError, load_checkpoint, save_check
 from seglab.train.engine import fit, load_or_train
 from seglab.train.evaluation import evaluate, predict
 from seglab.train.history import History
+from seglab.train.memory import memory_table, training_memory
 
 __all__ = [
     "fit",
@@ -25,4 +26,6 @@ __all__ = [
     "CheckpointError",
     "save_checkpoint",
     "load_checkpoint",
+    "training_memory",
+    "memory_table",
 ]

@@ -3,7 +3,7 @@
     python -m seglab.train --model unet --epochs 10 --data data/scenes --checkpoint checkpoints/unet.pt
     torchrun --nproc_per_node=2 -m seglab.train --model unet --epochs 10 --data data/scenes
 
-``--data synthetic`` trains on :class:`seglab.train.tiny.SyntheticSegmentation` (no files needed), and the model
+``--data synthetic`` trains on :class:`seglab.data.synthetic.SyntheticSegmentation` (no files needed), and the model
 ``tiny_segmenter`` is always available. Under torchrun each process trains on its shard of the data
 (DistributedSampler), gradients are averaged by DDP (gloo on CPU, nccl on CUDA), and only rank 0 prints and
 writes the checkpoint. ``--save-per-rank DIR`` makes every rank save its final weights (to check that replicas
@@ -21,7 +21,6 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
-import seglab.train.tiny  # noqa: F401  (registers "tiny_segmenter")
 from seglab.models import available_models, create_model
 from seglab.train.engine import fit
 from seglab.utils import set_seed
@@ -81,15 +80,14 @@ def setup_distributed(device_arg):
 
 def make_datasets(args):
     if args.data == "synthetic":
-        from seglab.train.tiny import SyntheticSegmentation
+        from seglab.data.synthetic import SyntheticSegmentation
 
         if args.task != "semantic":
             raise SystemExit("--data synthetic only provides the semantic task")
         k = args.num_classes or 8
         return (SyntheticSegmentation(args.synthetic_length, args.synthetic_size, k, seed=args.seed),
                 SyntheticSegmentation(max(args.synthetic_length // 4, 1), args.synthetic_size, k, seed=args.seed + 1))
-    from seglab.data import SceneDataset
-    from seglab.models.maskrcnn import drop_crowd  # torchvision's Mask R-CNN knows no crowd regions
+    from seglab.data import SceneDataset, drop_crowd  # drop_crowd: torchvision's Mask R-CNN knows no crowd regions
 
     if not Path(args.data).is_dir():
         raise SystemExit(f"--data {args.data}: no such folder")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from seglab.data.classes import IGNORE_INDEX
+
 __all__ = ["segmentation_loss", "to_device", "compute_loss", "logits_of", "check_loader"]
 
 
-def segmentation_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
+def segmentation_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """Pixel-wise cross-entropy, averaged over the non-ignored pixels (``logits float[N,K,H,W]``, ``targets
     int64[N,H,W]``), with clear errors for mismatched sizes and labels out of range."""
     if logits.dim() != 4 or targets.dim() != 3 or logits.shape[0] != targets.shape[0] \

@@ -6,7 +6,7 @@ log; then validate, save a checkpoint and redraw the plot. The helpers below it 
 Two model conventions are supported:
 
 * semantic models: ``model(images float[N,3,H,W]) -> logits float[N,K,H,W]``; batches ``(images, masks int64[N,H,W],
-  *extras)``; the loss is ``loss_fn(logits, masks, *extras)`` (default: cross-entropy ignoring label 255);
+  *extras)``; the loss is ``loss_fn(logits, masks, *extras)`` (default: cross-entropy ignoring ``IGNORE_INDEX`` pixels);
 * torchvision detection models (Mask R-CNN): batches ``(list of images float[3,H,W], list of target dicts)``; in train
   mode ``model(images, targets)`` returns a dict of losses, which ``fit`` sums and logs term by term.
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from seglab.data.classes import IGNORE_INDEX
 from seglab.metrics.semantic import SegmentationMeter
 from seglab.train.batches import check_loader, logits_of, segmentation_loss, to_device
 
@@ -11,7 +12,7 @@ __all__ = ["evaluate", "predict"]
 
 
 @torch.no_grad()
-def evaluate(model, loader, num_classes: int | None = None, device=None, *, ignore_index: int = 255,
+def evaluate(model, loader, num_classes: int | None = None, device=None, *, ignore_index: int = IGNORE_INDEX,
              amp: bool = False) -> dict:
     """Score a semantic model on ``loader`` of ``(images, masks)``: ``{"mIoU", "pixel_acc", "per_class_iou",
     "loss"}`` (loss = mean cross-entropy over the non-ignored pixels). ``num_classes`` defaults to the logits'

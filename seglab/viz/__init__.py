@@ -11,35 +11,26 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from seglab.data.classes import CLASS_NAMES, IGNORE_INDEX
+from seglab.data.formats import voc_palette_array as voc_palette  # the one VOC palette, under its viz name
+from seglab.utils import to_numpy
 
-__all__ = ["voc_palette", "colorize", "overlay", "show_segmentation", "to_numpy_image", "new_figure"]
-
-
-def voc_palette(num_colors: int = 256) -> np.ndarray:
-    """The PASCAL VOC colour map: ``uint8[num_colors, 3]``; index 255 (void) is (224, 224, 192)."""
-    palette = np.zeros((num_colors, 3), dtype=np.uint8)
-    for index in range(num_colors):
-        r = g = b = 0
-        c = index
-        for bit in range(8):
-            r |= ((c >> 0) & 1) << (7 - bit)
-            g |= ((c >> 1) & 1) << (7 - bit)
-            b |= ((c >> 2) & 1) << (7 - bit)
-            c >>= 3
-        palette[index] = (r, g, b)
-    return palette
-
+__all__ = ["voc_palette", "colorize", "overlay", "show_segmentation", "to_numpy_image", "new_figure",
+           "distinct_colors", "as_float64"]
 
 _PALETTE = voc_palette()
 
 
+def as_float64(values) -> np.ndarray:
+    """A tensor (any device) or array-like -> ``float64`` NumPy array (the values small-array pictures print)."""
+    return to_numpy(values).astype(np.float64)
+
+
 def to_numpy_image(image) -> np.ndarray:
     """``float[3,H,W]`` tensor in [0,1] (or ``uint8[H,W,3]`` array) -> ``float[H,W,3]`` array in [0,1]."""
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().numpy()
-        if image.ndim == 3 and image.shape[0] in (1, 3):
-            image = image.transpose(1, 2, 0)
-    image = np.asarray(image)
+    channels_first = isinstance(image, torch.Tensor)
+    image = to_numpy(image)
+    if channels_first and image.ndim == 3 and image.shape[0] in (1, 3):
+        image = image.transpose(1, 2, 0)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.dtype == np.uint8:
@@ -50,12 +41,13 @@ def to_numpy_image(image) -> np.ndarray:
 
 
 def colorize(mask) -> np.ndarray:
-    """``int[H,W]`` label mask -> ``uint8[H,W,3]`` in the VOC palette (255 = void in cream)."""
-    mask = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    """``int[H,W]`` label mask -> ``uint8[H,W,3]`` in the VOC palette (``IGNORE_INDEX`` = void in cream)."""
+    mask = to_numpy(mask)
     if mask.ndim != 2:
         raise ValueError(f"expected a mask of shape [H, W], got {mask.shape}")
-    if mask.size and (mask.min() < 0 or mask.max() > 255):
-        raise ValueError(f"mask labels must be in 0..255, got range {mask.min()}..{mask.max()}")
+    top = len(_PALETTE) - 1
+    if mask.size and (mask.min() < 0 or mask.max() > top):
+        raise ValueError(f"mask labels must be in 0..{top}, got range {mask.min()}..{mask.max()}")
     return _PALETTE[mask.astype(np.int64)]
 
 
@@ -64,12 +56,21 @@ def overlay(image, mask, alpha: float = 0.5) -> np.ndarray:
     img = to_numpy_image(image)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
-    mask_np = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    mask_np = to_numpy(mask)
     if mask_np.shape != img.shape[:2]:
         raise ValueError(f"mask shape {mask_np.shape} does not match image size {img.shape[:2]}")
     colours = colorize(mask_np).astype(np.float32) / 255.0
     keep = (mask_np == IGNORE_INDEX)[..., None]
     return np.where(keep, img, (1 - alpha) * img + alpha * colours)
+
+
+def distinct_colors(n: int, seed: int = 0) -> np.ndarray:
+    """``uint8[n, 3]`` well-separated colours (golden-ratio hues), the same for the same ``n`` and ``seed``."""
+    import colorsys
+
+    offset = np.random.default_rng(seed).random()
+    hues = (offset + 0.618033988749895 * np.arange(n)) % 1.0
+    return np.array([colorsys.hsv_to_rgb(h, 0.75, 0.95) for h in hues]).reshape(-1, 3).__mul__(255).astype(np.uint8)
 
 
 def new_figure(width: float, height: float, dpi: int = 80) -> Figure:

@@ -1,45 +1,28 @@
 """Pictures for chapter 2 (FCN): per-stream scores, fused predictions, error and boundary-error maps.
 
 Pure functions: arrays in, an RGB array or a Matplotlib figure out (``seglab.viz.new_figure``; no pyplot state).
+The boundary errors are computed by the metric's own code (:func:`seglab.metrics.semantic.boundary_errors`) and
+only coloured here, so the picture marks exactly the pixels :func:`seglab.metrics.boundary_f1` counts.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-from scipy import ndimage
 
 from seglab.data.classes import IGNORE_INDEX
+from seglab.utils import to_numpy
 from seglab.viz import colorize, new_figure, to_numpy_image
 
-__all__ = ["label_boundaries", "error_map", "boundary_error_map", "fusion_figure", "fcn_comparison_figure"]
+__all__ = ["error_map", "boundary_error_map", "fusion_figure", "fcn_comparison_figure"]
 
 #: Colours of the boundary-error picture: a predicted boundary with no true one nearby / a missed true boundary.
 FALSE_BOUNDARY = np.array([255, 220, 0], dtype=np.uint8)
 MISSED_BOUNDARY = np.array([255, 0, 255], dtype=np.uint8)
 
 
-def _np(a) -> np.ndarray:
-    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
-
-
-def label_boundaries(labels) -> np.ndarray:
-    """``int[H,W]`` label map -> ``bool[H,W]``: pixels with a 4-neighbour of another label (frame excluded)."""
-    lab = _np(labels)
-    if lab.ndim != 2:
-        raise ValueError(f"labels must have shape [H, W], got {lab.shape}")
-    edge = np.zeros(lab.shape, dtype=bool)
-    dy, dx = lab[1:, :] != lab[:-1, :], lab[:, 1:] != lab[:, :-1]
-    edge[1:, :] |= dy
-    edge[:-1, :] |= dy
-    edge[:, 1:] |= dx
-    edge[:, :-1] |= dx
-    return edge
-
-
 def error_map(image, pred, target, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """``float[H,W,3]``: the image in grey, wrong pixels in red, ignored pixels in blue-grey."""
-    p, t = _np(pred), _np(target)
+    p, t = to_numpy(pred), to_numpy(target)
     if p.shape != t.shape:
         raise ValueError(f"pred shape {p.shape} does not match target shape {t.shape}")
     img = to_numpy_image(image)
@@ -49,20 +32,14 @@ def error_map(image, pred, target, ignore_index: int = IGNORE_INDEX) -> np.ndarr
     return np.where((t == ignore_index)[..., None], np.array([0.55, 0.6, 0.7]), out)
 
 
-def boundary_error_map(pred, target, tolerance: int = 2, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+def boundary_error_map(pred, false_pred, missed_true) -> np.ndarray:
     """``uint8[H,W,3]``: the prediction (dimmed) with false boundaries in yellow and missed ones in magenta.
 
-    A predicted boundary pixel is false when no true boundary lies within ``tolerance`` pixels (Chebyshev distance,
-    as in ``seglab.metrics.boundary_f1``); a true boundary pixel is missed when no predicted one does."""
-    p, t = _np(pred), _np(target)
-    if p.shape != t.shape:
-        raise ValueError(f"pred shape {p.shape} does not match target shape {t.shape}")
-    valid = t != ignore_index
-    bp = label_boundaries(p) & valid
-    bt = label_boundaries(np.where(valid, t, -1)) & valid
-    square = np.ones((2 * tolerance + 1,) * 2, dtype=bool)
-    false = bp & ~ndimage.binary_dilation(bt, square)
-    missed = bt & ~ndimage.binary_dilation(bp, square)
+    ``false_pred`` / ``missed_true`` (``bool[H,W]``) are the pixels that :func:`seglab.metrics.boundary_f1` counts
+    as unmatched, from :func:`seglab.metrics.semantic.boundary_errors` (a pixel that is both is drawn magenta)."""
+    p, false, missed = to_numpy(pred), to_numpy(false_pred).astype(bool), to_numpy(missed_true).astype(bool)
+    if not p.shape == false.shape == missed.shape:
+        raise ValueError(f"pred {p.shape}, false_pred {false.shape} and missed_true {missed.shape} must have one shape")
     out = (colorize(p.astype(np.int64)).astype(np.float32) * 0.45).astype(np.uint8)
     out[false] = FALSE_BOUNDARY
     out[missed] = MISSED_BOUNDARY
@@ -87,8 +64,8 @@ def fusion_figure(image, target, stream_scores: dict, selected, fused_pred, *, m
     cols = max(4, len(names))
     fig = new_figure(2.1 * cols, 4.6)
     axes = fig.subplots(2, cols, squeeze=False)
-    pred = _np(fused_pred)
-    tgt = _np(target)
+    pred = to_numpy(fused_pred)
+    tgt = to_numpy(target)
     _panel(axes[0, 0], to_numpy_image(image), "image")
     _panel(axes[0, 1], colorize(tgt), "ground truth")
     _panel(axes[0, 2], colorize(pred), f"{model_name} fused: {'+'.join(selected)}")
@@ -96,7 +73,7 @@ def fusion_figure(image, target, stream_scores: dict, selected, fused_pred, *, m
     for ax in axes[0, 4:]:
         ax.axis("off")
     for col, name in enumerate(names):
-        s = _np(stream_scores[name])
+        s = to_numpy(stream_scores[name])
         picture = colorize(s.argmax(0)).astype(np.float32) / 255.0
         on = name in selected
         if not on:
@@ -108,22 +85,29 @@ def fusion_figure(image, target, stream_scores: dict, selected, fused_pred, *, m
     return fig
 
 
-def fcn_comparison_figure(images, targets, preds_by_model: dict, *, tolerance: int = 2, scale: float = 1.9):
+def fcn_comparison_figure(images, targets, preds_by_model: dict, errors_by_model: dict, *, scale: float = 1.9):
     """One row per image: image, ground truth, then for each model its prediction and its boundary errors
-    (yellow: false boundary, magenta: missed boundary)."""
+    (yellow: false boundary, magenta: missed boundary).
+
+    ``preds_by_model``: name -> one ``int[H,W]`` prediction per image; ``errors_by_model``: name -> one
+    ``(false_pred, missed_true)`` pair per image, from :func:`seglab.metrics.semantic.boundary_errors`."""
     images, targets = list(images), list(targets)
     if len(images) != len(targets):
         raise ValueError(f"got {len(images)} images but {len(targets)} targets")
     names = list(preds_by_model)
+    missing = [n for n in names if n not in errors_by_model]
+    if missing:
+        raise ValueError(f"errors_by_model has no boundary errors for {missing}")
     cols = 2 + 2 * len(names)
     fig = new_figure(scale * cols, scale * len(images) + 0.3)
     axes = fig.subplots(len(images), cols, squeeze=False)
     for row, (img, tgt) in enumerate(zip(images, targets)):
-        t = _np(tgt)
-        panels = [(to_numpy_image(img), "image"), (colorize(t), "ground truth")]
+        panels = [(to_numpy_image(img), "image"), (colorize(tgt), "ground truth")]
         for name in names:
-            p = _np(preds_by_model[name][row])
-            panels += [(colorize(p), name), (boundary_error_map(p, t, tolerance), f"{name} boundary errors")]
+            p = preds_by_model[name][row]
+            false_pred, missed_true = errors_by_model[name][row]
+            panels += [(colorize(p), name),
+                       (boundary_error_map(p, false_pred, missed_true), f"{name} boundary errors")]
         for col, (picture, title) in enumerate(panels):
             _panel(axes[row, col], picture, title if row == 0 else "")
     fig.tight_layout()

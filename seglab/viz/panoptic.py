@@ -3,34 +3,59 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from seglab.viz import new_figure, to_numpy_image, voc_palette
+from seglab.data.classes import CATEGORIES, IGNORE_INDEX
+from seglab.utils import to_numpy
+from seglab.viz import distinct_colors, new_figure, to_numpy_image, voc_palette
 
 __all__ = ["colorize_panoptic", "show_panoptic", "show_panoptic_match"]
 
 _PALETTE = voc_palette()
+#: What VOID (segment id 0) looks like in each style: the VOC void cream, or white.
+_VOID = {"shaded": _PALETTE[IGNORE_INDEX], "distinct": np.array([255, 255, 255], dtype=np.uint8)}
+_CROWD_GREY = 160
 
 
-def colorize_panoptic(id_map, segments_info) -> np.ndarray:
-    """``int[H, W]`` segment ids -> ``uint8[H, W, 3]``: each segment in its category's VOC colour (category id c ->
-    palette entry c - 1), things shaded apart by instance; VOID (0) in the VOC void cream, crowd segments hatched
-    grey."""
-    ids = id_map.detach().cpu().numpy() if isinstance(id_map, torch.Tensor) else np.asarray(id_map)
+def _is_thing(seg: dict, thing_categories: dict) -> bool:
+    """A segment's own ``isthing``, else its category's, else the panoptic id convention (``id % 256 != 0``)."""
+    if "isthing" in seg:
+        return bool(seg["isthing"])
+    if seg["category_id"] in thing_categories:
+        return bool(thing_categories[seg["category_id"]])
+    return seg["id"] % 256 != 0
+
+
+def colorize_panoptic(id_map, segments_info, *, style: str = "shaded", categories=None) -> np.ndarray:
+    """``int[H, W]`` segment ids -> ``uint8[H, W, 3]``; the one panoptic colouring of seglab.
+
+    Stuff segments take their category's VOC colour (category id c -> palette entry c - 1, as in the semantic view).
+    Things depend on ``style``: ``"shaded"`` (chapter 6) shades the category colour apart by instance and hatches
+    crowd segments grey, VOID (0) in the VOC void cream; ``"distinct"`` (chapter 0) gives every thing its own
+    colour (:func:`seglab.viz.distinct_colors`, seed 1), VOID white. A segment is a thing when its info says so
+    (``"isthing"``), else when its category is one in ``categories`` (default: seglab's ``CATEGORIES``), else when
+    its id is not a multiple of 256.
+    """
+    if style not in _VOID:
+        raise ValueError(f"style must be one of {tuple(_VOID)}, got {style!r}")
+    ids = to_numpy(id_map)
     if ids.ndim != 2:
         raise ValueError(f"id_map must have shape [H, W], got {ids.shape}")
+    thing_categories = {c["id"]: c["isthing"] for c in (CATEGORIES if categories is None else categories)}
+    things = [seg["id"] for seg in segments_info if _is_thing(seg, thing_categories)]
+    own_colour = dict(zip(things, distinct_colors(len(things), seed=1))) if style == "distinct" else {}
     out = np.empty(ids.shape + (3,), dtype=np.uint8)
-    out[...] = _PALETTE[255]
+    out[...] = _VOID[style]
     yy, xx = np.mgrid[: ids.shape[0], : ids.shape[1]]
     for k, seg in enumerate(segments_info):
         region = ids == seg["id"]
-        colour = _PALETTE[(int(seg["category_id"]) - 1) % 255].astype(np.float32)
-        if seg.get("isthing", seg["id"] % 256 != 0):  # things: alternate lighter / darker shades
-            colour = np.clip(colour * (0.55 + 0.15 * (k % 4)) + 40 * (k % 2), 0, 255)
-        if seg.get("iscrowd", 0):
-            colour = np.where(((yy + xx) % 4 < 2)[region][:, None], 160, colour)
-            out[region] = colour.astype(np.uint8)
+        if seg["id"] in own_colour:
+            out[region] = own_colour[seg["id"]]
             continue
+        colour = _PALETTE[(int(seg["category_id"]) - 1) % IGNORE_INDEX].astype(np.float32)
+        if seg["id"] in things:  # shaded: alternate lighter / darker shades
+            colour = np.clip(colour * (0.55 + 0.15 * (k % 4)) + 40 * (k % 2), 0, 255)
+        if style == "shaded" and seg.get("iscrowd", 0):
+            colour = np.where(((yy + xx) % 4 < 2)[region][:, None], _CROWD_GREY, colour)
         out[region] = colour.astype(np.uint8)
     return out
 
@@ -46,7 +71,7 @@ def show_panoptic(image, id_map, segments_info, *, title: str = "", scale: float
     axes = fig.subplots(1, 2)
     axes[0].imshow(to_numpy_image(image))
     axes[1].imshow(colorize_panoptic(id_map, segments_info), interpolation="nearest")
-    ids = np.asarray(id_map)
+    ids = to_numpy(id_map)
     for seg in segments_info:
         ys, xs = np.nonzero(ids == seg["id"])
         if len(ys):
@@ -67,7 +92,7 @@ def show_panoptic_match(image, gt, pred, match: dict, *, highlight: int | None =
     """
     fig = new_figure(4 * scale, scale * 1.1)
     axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 1.3]})
-    gmap, pmap = (np.asarray(x[0].cpu() if isinstance(x[0], torch.Tensor) else x[0]) for x in (gt, pred))
+    gmap, pmap = to_numpy(gt[0]), to_numpy(pred[0])
     axes[0].imshow(to_numpy_image(image))
     axes[1].imshow(colorize_panoptic(gmap, gt[1]), interpolation="nearest")
     axes[2].imshow(colorize_panoptic(pmap, pred[1]), interpolation="nearest")

@@ -5,16 +5,13 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.patches import Rectangle
 
+from seglab.utils import to_numpy
 from seglab.viz import new_figure, to_numpy_image
 
 __all__ = ["draw_roi_pooling", "draw_instances", "draw_two_stages", "INSTANCE_COLOURS"]
 
 INSTANCE_COLOURS = np.array([[0.90, 0.10, 0.10], [0.10, 0.60, 0.95], [0.95, 0.75, 0.10], [0.30, 0.85, 0.30],
                              [0.80, 0.30, 0.90], [0.10, 0.85, 0.85], [1.00, 0.50, 0.00], [0.55, 0.35, 0.20]])
-
-
-def _np(x):
-    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
 
 def _feature_axes(ax, fmap, title):
@@ -29,7 +26,7 @@ def _feature_axes(ax, fmap, title):
 
 
 def _pooled(ax, values, title):
-    values = _np(values)
+    values = to_numpy(values)
     im = ax.imshow(values, cmap="viridis", interpolation="nearest")
     for (i, j), v in np.ndenumerate(values):
         if values.size <= 49:
@@ -48,22 +45,22 @@ def draw_roi_pooling(fmap, box, grid, pool_rows, pool_cols, aligned_out, pooled_
     Pixel (i, j) of the map covers the square ``[j, j+1) x [i, i+1)``; bilinear samples read values at pixel
     *centres*, so a sample at coordinate x lies at x + 0.5 on this drawing.
     """
-    fmap = _np(fmap)
+    fmap = to_numpy(fmap)
     fig = new_figure(11.5, 3.4)
     axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [3, 3, 1.6, 1.6]})
     _feature_axes(axes[0], fmap, "RoIAlign: bins and samples")
     x1, y1, x2, y2 = (float(v) for v in box)
     axes[0].add_patch(Rectangle((x1 + 0.5, y1 + 0.5), x2 - x1, y2 - y1, fill=False, ec="tab:red", lw=1.2, ls="--"))
-    ye, xe = _np(grid.y_edges) + 0.5, _np(grid.x_edges) + 0.5
+    ye, xe = to_numpy(grid.y_edges) + 0.5, to_numpy(grid.x_edges) + 0.5
     for y in ye:
         axes[0].plot([xe[0], xe[-1]], [y, y], color="tab:blue", lw=0.9)
     for x in xe:
         axes[0].plot([x, x], [ye[0], ye[-1]], color="tab:blue", lw=0.9)
-    pts = _np(grid.points).reshape(-1, 2) + 0.5
+    pts = to_numpy(grid.points).reshape(-1, 2) + 0.5
     axes[0].scatter(pts[:, 0], pts[:, 1], s=10, color="tab:orange", zorder=3)
     _feature_axes(axes[1], fmap, "RoIPool: quantized cells")
     axes[1].add_patch(Rectangle((x1 + 0.5, y1 + 0.5), x2 - x1, y2 - y1, fill=False, ec="tab:red", lw=1.2, ls="--"))
-    rows, cols = _np(pool_rows), _np(pool_cols)
+    rows, cols = to_numpy(pool_rows), to_numpy(pool_cols)
     for i, (r0, r1) in enumerate(rows):
         for j, (c0, c1) in enumerate(cols):
             colour = INSTANCE_COLOURS[(i + j) % 2 + 2]
@@ -82,9 +79,9 @@ def _instances(ax, image, output, score_threshold, class_names, title):
     img = to_numpy_image(image).copy()
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
-    scores = _np(output.get("scores", np.ones(len(output["boxes"]))))
+    scores = to_numpy(output.get("scores", np.ones(len(output["boxes"]))))
     keep = np.nonzero(scores >= score_threshold)[0]
-    masks = _np(output["masks"]) if "masks" in output else None
+    masks = to_numpy(output["masks"]) if "masks" in output else None
     for n, k in enumerate(keep):
         colour = INSTANCE_COLOURS[n % len(INSTANCE_COLOURS)]
         if masks is not None:
@@ -92,10 +89,10 @@ def _instances(ax, image, output, score_threshold, class_names, title):
             sel = m > 0.5
             img[sel] = 0.45 * img[sel] + 0.55 * colour
     ax.imshow(img, interpolation="nearest")
-    labels = _np(output["labels"]) if "labels" in output else None
+    labels = to_numpy(output["labels"]) if "labels" in output else None
     for n, k in enumerate(keep):
         colour = INSTANCE_COLOURS[n % len(INSTANCE_COLOURS)]
-        x1, y1, x2, y2 = _np(output["boxes"][k])
+        x1, y1, x2, y2 = to_numpy(output["boxes"][k])
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=colour, lw=1.2))
         if labels is not None:
             name = class_names[int(labels[k])] if class_names else str(int(labels[k]))
@@ -130,7 +127,7 @@ def draw_two_stages(image, proposals, output, *, num_proposals: int = 50, score_
     fig = new_figure(7.0, 3.6)
     ax1, ax2 = fig.subplots(1, 2)
     ax1.imshow(to_numpy_image(image), interpolation="nearest")
-    for x1, y1, x2, y2 in _np(proposals)[:num_proposals]:
+    for x1, y1, x2, y2 in to_numpy(proposals)[:num_proposals]:
         ax1.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="yellow", lw=0.6, alpha=0.8))
     ax1.set_xticks([]), ax1.set_yticks([])
     ax1.set_title(f"stage 1: top {min(num_proposals, len(proposals))} RPN proposals", fontsize=9)

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from matplotlib.patches import Rectangle
 
-from seglab.viz import new_figure
+from seglab.viz import as_float64, new_figure
 
 __all__ = ["draw_array", "draw_unpooling", "draw_maps", "draw_memory_bars"]
-
-
-def _np(a) -> np.ndarray:
-    return a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor) else np.asarray(a, dtype=np.float64)
 
 
 def draw_array(ax, values, *, title: str = "", cmap: str = "Blues", annotate: bool = True, fmt: str = "{:g}",
                boxes=(), vmin=None, vmax=None) -> None:
     """A small 2-D array as cells with their numbers; ``boxes``: ``[(row, col)]`` cells outlined in red."""
-    arr = _np(values)
+    arr = as_float64(values)
     ax.imshow(arr, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     h, w = arr.shape
     ax.hlines(np.arange(-0.5, h + 0.5), -0.5, w - 0.5, colors="0.7", linewidth=0.4)
@@ -41,7 +36,7 @@ def draw_unpooling(x, values, indices, sparse, dense=None, *, dense_title: str =
 
     All arguments are 2-D: ``x float[H, W]``, ``values`` and ``indices`` ``[h, w]``, ``sparse``/``dense`` ``[H, W]``.
     """
-    x_np, idx = _np(x), _np(indices).astype(np.int64)
+    x_np, idx = as_float64(x), as_float64(indices).astype(np.int64)
     w = x_np.shape[1]
     boxes = sorted({(int(i) // w, int(i) % w) for i in idx.flatten()})
     panels = 4 if dense is None else 5
@@ -67,7 +62,7 @@ def draw_maps(rows: dict, *, cmap: str = "viridis", scale: float = 2.0, dpi: int
     for r, title in enumerate(titles):
         for c, (name, arr) in enumerate(rows[title].items()):
             ax = axes[r, c]
-            ax.imshow(_np(arr), cmap=cmap, interpolation="nearest")
+            ax.imshow(as_float64(arr), cmap=cmap, interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
             ax.set_title(f"{title}: {name}" if c == 0 else name, fontsize=8)
         for c in range(len(rows[title]), cols):

@@ -9,14 +9,10 @@ from matplotlib.artist import Artist
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import Bbox
 
-from seglab.viz import new_figure, to_numpy_image
+from seglab.viz import as_float64, new_figure, to_numpy_image
 
 __all__ = ["draw_grid", "draw_scatter_add", "draw_matrix", "draw_transposed_conv", "draw_upsampling",
            "draw_gallery", "grid_panel", "compose_panels"]
-
-
-def _np(a) -> np.ndarray:
-    return a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor) else np.asarray(a, dtype=np.float64)
 
 
 def draw_grid(ax, values, *, title: str = "", cmap: str = "Blues", annotate: bool = True, highlight=None,
@@ -25,7 +21,7 @@ def draw_grid(ax, values, *, title: str = "", cmap: str = "Blues", annotate: boo
 
     ``highlight``: ``(row, col, height, width)`` of a box to outline in red.
     """
-    arr = _np(values)
+    arr = as_float64(values)
     ax.imshow(arr, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     h, w = arr.shape
     if h * w <= 1600:  # cell borders as two line collections (tick-based grids are slow to draw)
@@ -55,7 +51,7 @@ def draw_scatter_add(X, K, partials, Y, *, dpi: int = 80):
     axes = fig.subplots(1, cols)
     draw_grid(axes[0], X, title="input X")
     draw_grid(axes[1], K, title="kernel K", cmap="Oranges")
-    vmax = max(float(_np(p).max()) for _, _, p in partials) if partials else None
+    vmax = max(float(as_float64(p).max()) for _, _, p in partials) if partials else None
     for ax, (i, j, part) in zip(axes[2:], partials):
         draw_grid(ax, part, title=f"X[{i},{j}]·K", cmap="Greens", vmin=0, vmax=vmax)
     draw_grid(axes[-1], Y, title="sum = Y", cmap="Purples")
@@ -65,7 +61,7 @@ def draw_scatter_add(X, K, partials, Y, *, dpi: int = 80):
 
 def draw_matrix(ax, M, *, title: str = "", highlight_col=None, highlight_row=None, cmap: str = "RdBu_r") -> None:
     """Draw a (conv or transposed-conv) matrix; zeros white, one column / row outlined in red."""
-    arr = _np(M.to_dense() if isinstance(M, torch.Tensor) and M.is_sparse else M)
+    arr = as_float64(M.to_dense() if isinstance(M, torch.Tensor) and M.is_sparse else M)
     lim = float(np.abs(arr).max()) or 1.0
     ax.imshow(arr, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest", aspect="auto")
     ax.set_axis_off()
@@ -85,7 +81,7 @@ def grid_panel(values, box: tuple[int, int], *, cmap: str = "Blues", vmin=None, 
     is outlined in red. ``square=False`` scales rows and columns separately (for tall matrices). Cheap enough for
     a widget that redraws on every slider move (no Matplotlib axes).
     """
-    arr = _np(values)
+    arr = as_float64(values)
     if not square:  # stretch each axis on its own; sample rows/columns (nearest) when there are more than pixels
         rows, cols = arr.shape
         r_idx = np.arange(min(rows, box[0])) * rows // min(rows, box[0])
@@ -168,7 +164,7 @@ def compose_panels(panels, *, dpi: int = 70, gap: int = 8, head: int = 14):
         h, w = p["image"].shape[:2]
         canvas[top : top + h, left : left + w] = p["image"]
         if p.get("numbers") is not None:
-            _stamp_numbers(canvas[top : top + h, left : left + w], _np(p["numbers"]))
+            _stamp_numbers(canvas[top : top + h, left : left + w], as_float64(p["numbers"]))
     picture = Image.fromarray(canvas)
     pen = ImageDraw.Draw(picture)
     for p in panels:
@@ -205,7 +201,7 @@ def draw_transposed_conv(state: dict, *, dpi: int = 70):
     r, c = divmod(cell, n)
     box, step = (120, 120), 140
     count = state["counts"]
-    mt = _np(state["MT"])
+    mt = as_float64(state["MT"])
     lim = float(np.abs(mt).max()) or 1.0
     mt_img = grid_panel(mt, (2 * step + 4, 130), cmap="RdBu_r", vmin=-lim, vmax=lim, lines=False,
                         highlight=(0, cell, mt.shape[0], 1), square=False)

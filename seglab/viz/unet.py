@@ -6,9 +6,12 @@ import numpy as np
 import torch
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
+from seglab.data.classes import IGNORE_INDEX
+from seglab.utils import to_numpy
 from seglab.viz import colorize, new_figure, to_numpy_image
 
-__all__ = ["levels_from_trace", "levels_from_size_trace", "draw_unet", "draw_elastic", "draw_weight_map"]
+__all__ = ["levels_from_trace", "levels_from_size_trace", "draw_unet", "grid_lines", "draw_elastic",
+           "draw_weight_map"]
 
 
 def levels_from_trace(records) -> list[dict]:
@@ -89,22 +92,29 @@ def _quiver(ax, displacement: np.ndarray, step: int) -> None:
               scale_units="xy", scale=1.0, width=0.006)
 
 
-def draw_elastic(image, mask, warped_image, warped_mask, displacement, step: int = 8, scale: float = 2.3):
-    """Five panels: image, mask, warped image, warped mask, displacement field (arrows over a warped grid)."""
-    disp = displacement.detach().cpu().double().numpy() if isinstance(displacement, torch.Tensor) \
-        else np.asarray(displacement)
-    fig = new_figure(5 * scale, scale * 1.15)
-    axes = fig.subplots(1, 5)
-    h, w = disp.shape[-2:]
-    lines = np.zeros((h, w))
+def grid_lines(height: int, width: int, step: int = 8) -> np.ndarray:
+    """``float64[height, width]``: 1 on every ``step``-th row and column, 0 elsewhere (a sheet of squared paper).
+
+    Warp it with the same field as the image (``seglab.data.elastic.warp``) to see the deformation as bent lines."""
+    lines = np.zeros((height, width))
     lines[::step, :] = 1
     lines[:, ::step] = 1
-    from seglab.data.elastic import warp
+    return lines
 
-    grid_img, _ = warp(torch.as_tensor(lines)[None], None, torch.as_tensor(disp))
+
+def draw_elastic(image, mask, warped_image, warped_mask, displacement, warped_grid, step: int = 8,
+                 scale: float = 2.3):
+    """Five panels: image, mask, warped image, warped mask, displacement field (arrows over the warped grid).
+
+    ``warped_grid`` (``float[H, W]``): :func:`grid_lines` ``(H, W, step)`` warped by ``displacement``
+    (``Tensor[2, H, W]``, ``(dy, dx)`` per pixel), e.g. ``warp(torch.from_numpy(grid_lines(H, W, step)), None,
+    displacement)[0]``."""
+    disp = to_numpy(displacement).astype(np.float64)
+    fig = new_figure(5 * scale, scale * 1.15)
+    axes = fig.subplots(1, 5)
     panels = [(to_numpy_image(image), "image"), (colorize(mask), "mask"),
               (to_numpy_image(warped_image), "warped image"), (colorize(warped_mask), "warped mask (nearest)"),
-              (1 - grid_img[0].numpy(), "displacement field")]
+              (1 - to_numpy(warped_grid), "displacement field")]
     for ax, (panel, title) in zip(axes, panels):
         ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, interpolation="nearest", vmin=0, vmax=1)
         ax.set_title(title, fontsize=8)
@@ -115,14 +125,14 @@ def draw_elastic(image, mask, warped_image, warped_mask, displacement, step: int
 
 def draw_weight_map(image, instance_mask, weights, scale: float = 2.6):
     """Three panels: image, instance ids, the U-Net weight map (with a colour bar)."""
-    inst = instance_mask.detach().cpu().numpy() if isinstance(instance_mask, torch.Tensor) \
-        else np.asarray(instance_mask)
-    wts = weights.detach().cpu().double().numpy() if isinstance(weights, torch.Tensor) else np.asarray(weights)
+    inst = to_numpy(instance_mask)
+    wts = to_numpy(weights)
+    wts = wts.astype(np.float64) if isinstance(weights, torch.Tensor) else wts
     fig = new_figure(3.4 * scale, scale)
     axes = fig.subplots(1, 3)
     axes[0].imshow(to_numpy_image(image))
     axes[0].set_title("image", fontsize=8)
-    axes[1].imshow(colorize(np.where(inst == 255, 255, inst % 255)), interpolation="nearest")
+    axes[1].imshow(colorize(np.where(inst == IGNORE_INDEX, IGNORE_INDEX, inst % IGNORE_INDEX)), interpolation="nearest")
     axes[1].set_title("objects (instance ids)", fontsize=8)
     im = axes[2].imshow(wts, cmap="magma", interpolation="nearest")
     axes[2].set_title(f"weight map (max {wts.max():.1f})", fontsize=8)

@@ -24,6 +24,12 @@ def figure_to_png(fig) -> bytes:
     return buf.getvalue()
 
 
+def int_slider(description: str, value: int, lo: int, hi: int, width: str = "200px") -> W.IntSlider:
+    """An ``IntSlider`` for cheap renders: it updates while dragging and shows its whole description."""
+    return W.IntSlider(value=value, min=lo, max=hi, description=description, continuous_update=True,
+                       style={"description_width": "initial"}, layout=W.Layout(width=width))
+
+
 class Explorer(W.VBox):
     """Base class: ``controls`` dict, ``state`` dict, an image and a message line.
 

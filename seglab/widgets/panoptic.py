@@ -2,69 +2,25 @@
 
 from __future__ import annotations
 
-import functools
-import tempfile
-
 import ipywidgets as W
-import numpy as np
-import torch
-from scipy import ndimage
 
+from seglab.data.perturb import OPERATIONS, perturb_segment
 from seglab.metrics.panoptic import match_segments, matches_at_threshold, panoptic_quality
 from seglab.viz.panoptic import show_panoptic_match
 from seglab.widgets.base import Explorer
 
-__all__ = ["panoptic_explorer", "PanopticExplorer", "perturb_segment", "OPERATIONS"]
-
-OPERATIONS = ("none", "dilate", "erode", "shift right", "shift down", "drop", "merge with")
+__all__ = ["panoptic_explorer", "PanopticExplorer"]
 
 
-def perturb_segment(id_map, segments_info, segment_id: int, operation: str, amount: int = 1, other_id=None):
-    """Edit one predicted segment; returns a new ``(id_map int64[H, W], segments_info)``.
+def _default_dataset():
+    """The validation scenes shipped in ``DATA_DIR / "scenes"`` as a panoptic dataset."""
+    from seglab.data import SceneDataset
+    from seglab.utils import DATA_DIR
 
-    dilate / erode by ``amount`` pixels (dilation takes pixels from neighbours, erosion leaves VOID); shift moves it
-    ``amount`` pixels (the vacated pixels become VOID); drop turns it into VOID; merge with gives ``other_id``'s pixels
-    to it. Segments left without pixels are removed from ``segments_info``.
-    """
-    ids = (id_map.detach().cpu().numpy() if isinstance(id_map, torch.Tensor) else np.asarray(id_map)).astype(np.int64)
-    ids = ids.copy()
-    known = {s["id"] for s in segments_info}
-    if operation not in OPERATIONS:
-        raise ValueError(f"operation must be one of {OPERATIONS}, got {operation!r}")
-    if operation != "none" and segment_id not in known:
-        raise ValueError(f"segment_id {segment_id} is not in segments_info (ids: {sorted(known)})")
-    if amount < 0:
-        raise ValueError(f"amount must be >= 0, got {amount}")
-    region = ids == segment_id
-    if operation == "dilate" and amount:
-        ids[ndimage.binary_dilation(region, iterations=amount)] = segment_id
-    elif operation == "erode" and amount:
-        ids[region & ~ndimage.binary_erosion(region, iterations=amount)] = 0
-    elif operation.startswith("shift"):
-        axis = 1 if operation == "shift right" else 0
-        moved = np.zeros_like(region)
-        src = [slice(None)] * 2
-        dst = [slice(None)] * 2
-        src[axis], dst[axis] = slice(0, region.shape[axis] - amount), slice(amount, None)
-        moved[tuple(dst)] = region[tuple(src)]
-        ids[region] = 0
-        ids[moved] = segment_id
-    elif operation == "drop":
-        ids[region] = 0
-    elif operation == "merge with":
-        if other_id is None or other_id not in known or other_id == segment_id:
-            raise ValueError("merge with needs a second, different segment (pick one in 'other')")
-        ids[ids == other_id] = segment_id
-    present = set(np.unique(ids).tolist())
-    return ids, [dict(s) for s in segments_info if s["id"] in present]
-
-
-@functools.lru_cache(maxsize=1)
-def _fallback_dataset():
-    """A few generated scenes in a temporary folder, for when data/scenes is missing."""
-    from seglab.data import SceneDataset, make_scenes
-
-    root = make_scenes(tempfile.mkdtemp(prefix="seglab_panoptic_"), num_train=0, num_val=6, size=96, seed=0)
+    root = DATA_DIR / "scenes"
+    if not root.is_dir():
+        raise FileNotFoundError(f"panoptic_explorer() without a dataset shows the scenes in {root}, which is missing: "
+                                "generate them with `make data` (or pass dataset=...)")
     return SceneDataset(root, split="val", task="panoptic")
 
 
@@ -90,12 +46,7 @@ class PanopticExplorer(Explorer):
 
     def __init__(self, dataset=None, predictions=None):
         if dataset is None:
-            from seglab.data import SceneDataset
-
-            try:
-                dataset = SceneDataset(split="val", task="panoptic")
-            except (FileNotFoundError, ValueError):
-                dataset = _fallback_dataset()
+            dataset = _default_dataset()
         if len(dataset) == 0:
             raise ValueError("dataset is empty")
         if predictions is not None and len(predictions) != len(dataset):

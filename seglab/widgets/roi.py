@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as W
 import torch
 
-from seglab.ops.roi import roi_align, roi_align_sampling_grid, roi_pool, roi_pool_bins
+from seglab.ops import roi_align, roi_align_sampling_grid, roi_pool, roi_pool_bins
 from seglab.viz.roi import draw_instances, draw_roi_pooling
 from seglab.widgets.base import Explorer
 

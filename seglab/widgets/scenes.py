@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipywidgets as W
+import numpy as np
 
 from seglab.viz.scenes import TASK_VIEWS, show_tasks
 from seglab.widgets.base import Explorer
@@ -11,7 +12,11 @@ __all__ = ["scene_browser", "SceneBrowser"]
 
 
 class SceneBrowser(Explorer):
-    """Index slider and a view toggle over one split of the scenes."""
+    """Index slider and a view toggle over one split of the scenes.
+
+    ``state``: ``index``, ``image``, ``semantic``, ``views`` (the panels drawn), ``pictures`` (view -> the array
+    each panel shows), ``num_instances``, ``num_segments``.
+    """
 
     def __init__(self, root=None, split: str = "val"):
         from seglab.data import SceneDataset
@@ -39,6 +44,8 @@ class SceneBrowser(Explorer):
             "index": index,
             "image": image,
             "semantic": semantic,
+            "views": views,
+            "pictures": {view: np.asarray(ax.images[0].get_array()) for view, ax in zip(views, fig.axes)},
             "num_instances": int(instance["masks"].shape[0]),
             "num_segments": len(panoptic["segments_info"]),
             "message": f"{int(instance['masks'].shape[0])} things, {stuff} stuff regions",

@@ -6,9 +6,9 @@ import ipywidgets as W
 import torch
 import torch.nn.functional as F
 
-from seglab.ops.pooling import max_pool2d_with_indices_naive, max_unpool2d_naive
+from seglab.ops import max_pool2d_with_indices_naive, max_unpool2d_naive, overlap_count
 from seglab.viz.segnet import draw_unpooling
-from seglab.widgets.base import Explorer
+from seglab.widgets.base import Explorer, int_slider
 
 __all__ = ["unpool_explorer", "UnpoolExplorer", "PATTERNS", "make_pattern", "SMOOTHING_KERNEL"]
 
@@ -42,22 +42,17 @@ def make_pattern(name: str, size: int, seed: int = 0) -> torch.Tensor:
             + 6 * torch.exp(-((r - 1.4 * centre) ** 2 + (c - centre / 3) ** 2) / (size / 3))).round()
 
 
-def _slider(description, value, lo, hi):
-    return W.IntSlider(value=value, min=lo, max=hi, description=description, continuous_update=True,
-                       style={"description_width": "initial"}, layout=W.Layout(width="210px"))
-
-
 class UnpoolExplorer(Explorer):
     """Size, pattern, window and stride of a max pooling; its indices, the unpooled map and a smoothed version."""
 
     def __init__(self, size: int = 8, pattern: str = "random", window: int = 2, stride: int = 2, seed: int = 0):
         controls = {
-            "size": _slider("input size", size, 2, 12),
+            "size": int_slider("input size", size, 2, 12, "210px"),
             "pattern": W.Dropdown(options=PATTERNS, value=pattern, description="pattern",
                                   layout=W.Layout(width="240px")),
-            "window": _slider("window", window, 1, 4),
-            "stride": _slider("stride", stride, 1, 4),
-            "seed": _slider("seed", seed, 0, 20),
+            "window": int_slider("window", window, 1, 4, "210px"),
+            "stride": int_slider("stride", stride, 1, 4, "210px"),
+            "seed": int_slider("seed", seed, 0, 20, "210px"),
             "densify": W.Checkbox(value=True, description="densify (fixed 3x3 smoothing)"),
         }
         super().__init__(controls, title="Max pooling remembers where; unpooling puts values back there",
@@ -74,10 +69,9 @@ class UnpoolExplorer(Explorer):
         if values["densify"]:
             # stand-in for SegNet's trainable decoder filters: a fixed smoothing spreads each kept value
             dense = F.conv2d(sparse[None], SMOOTHING_KERNEL.to(sparse)[None, None], padding=1)[0, 0]
+        windows = overlap_count(tuple(pooled.shape[-2:]), k, s)  # how many pooling windows read each pixel
         covered = torch.zeros(size, size, dtype=torch.bool)
-        for i in range(pooled.shape[-2]):
-            for j in range(pooled.shape[-1]):
-                covered[i * s:i * s + k, j * s:j * s + k] = True
+        covered[: windows.shape[0], : windows.shape[1]] = windows > 0
         distinct = int(torch.unique(indices).numel())
         notes = [f"{size}x{size} -> pooled {pooled.shape[-2]}x{pooled.shape[-1]}; "
                  f"{distinct} distinct positions kept of {size * size} "

@@ -7,17 +7,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seglab.ops.transposed import bilinear_kernel, conv2d_matrix, conv_transpose2d_output_size
+from seglab.ops import UPSAMPLING_METHODS, conv2d_matrix, conv2d_output_size, conv_transpose2d_output_size, upsample
 from seglab.viz.transposed import draw_transposed_conv, draw_upsampling
-from seglab.widgets.base import Explorer
+from seglab.widgets.base import Explorer, int_slider
 
 __all__ = ["transposed_conv_explorer", "upsampling_explorer", "TransposedConvExplorer", "UpsamplingExplorer",
-           "UPSAMPLING_METHODS", "upsample", "default_image"]
-
-
-def _slider(description, value, lo, hi):
-    return W.IntSlider(value=value, min=lo, max=hi, description=description, continuous_update=True,
-                       style={"description_width": "initial"}, layout=W.Layout(width="200px"))
+           "default_image"]
 
 
 class TransposedConvExplorer(Explorer):
@@ -26,13 +21,13 @@ class TransposedConvExplorer(Explorer):
     def __init__(self, input_size=3, kernel_size=3, stride=2, padding=0, output_padding=0, dilation=1, cell=0):
         self._quiet = False
         controls = {
-            "input_size": _slider("input", input_size, 1, 6),
-            "kernel_size": _slider("kernel", kernel_size, 1, 5),
-            "stride": _slider("stride", stride, 1, 3),
-            "padding": _slider("padding", padding, 0, 2),
-            "output_padding": _slider("output_padding", output_padding, 0, 2),
-            "dilation": _slider("dilation", dilation, 1, 2),
-            "cell": _slider("input cell", cell, 0, input_size * input_size - 1),
+            "input_size": int_slider("input", input_size, 1, 6),
+            "kernel_size": int_slider("kernel", kernel_size, 1, 5),
+            "stride": int_slider("stride", stride, 1, 3),
+            "padding": int_slider("padding", padding, 0, 2),
+            "output_padding": int_slider("output_padding", output_padding, 0, 2),
+            "dilation": int_slider("dilation", dilation, 1, 2),
+            "cell": int_slider("input cell", cell, 0, input_size * input_size - 1),
         }
         super().__init__(controls, title="Transposed convolution: scatter each input cell's kernel into the output",
                          layout_rows=[["input_size", "kernel_size", "stride", "padding"],
@@ -64,7 +59,7 @@ class TransposedConvExplorer(Explorer):
         one[cell] = X.flatten()[cell]
         footprint = F.conv_transpose2d(one.view(1, 1, n, n), K[None, None], **args)[0, 0]
         M = conv2d_matrix(K, size, s, p, d)
-        w_conv = M.shape[0] // ((size + 2 * p - d * (k - 1) - 1) // s + 1)  # conv2d's output width for `size`
+        w_conv = conv2d_output_size(size, k, s, p, d)  # conv2d's output width for `size`
         cols = (torch.arange(n)[:, None] * w_conv + torch.arange(n)[None, :]).flatten()  # y's pixels in that grid
         MT = M.T[:, cols]
         state = {"X": X, "K": K, "Y": Y, "counts": counts, "footprint": footprint, "MT": MT, "cell": cell,
@@ -79,10 +74,6 @@ def transposed_conv_explorer(**initial) -> TransposedConvExplorer:
 
 
 # ---------------------------------------------------------------------------------------------------- upsampling
-UPSAMPLING_METHODS = ("nearest", "bilinear", "transposed conv, bilinear init", "transposed conv, random init",
-                      "transposed conv, least-squares fit", "max-unpooling (SegNet preview)")
-
-
 def default_image(size: int = 96) -> torch.Tensor:
     """A real photo: the astronaut's face from ``skimage.data.astronaut()``, ``float32[3, size, size]`` in [0, 1]."""
     from skimage.data import astronaut
@@ -108,50 +99,13 @@ def _as_image(image) -> torch.Tensor:
     return img[:, :h, :w].contiguous()
 
 
-def upsample(low: torch.Tensor, scale: int, method: str, target: torch.Tensor | None = None) -> torch.Tensor:
-    """Upsample ``low (float[C,h,w])`` by the integer ``scale`` with one of :data:`UPSAMPLING_METHODS`.
-
-    Transposed-conv methods use kernel ``2*scale - scale % 2``, padding ``ceil((scale-1)/2)``. The least-squares fit
-    (a stand-in for a learned kernel) needs ``target (float[C,h*scale,w*scale])``; max-unpooling needs it too (it
-    pools the target with indices, then puts each max back where it came from and zeros elsewhere).
-    """
-    c = low.shape[0]
-    k, p = 2 * scale - scale % 2, scale // 2  # scale // 2 == ceil((scale - 1) / 2)
-    x = low[None]
-    if method == "nearest":
-        return F.interpolate(x, scale_factor=scale, mode="nearest")[0]
-    if method == "bilinear":
-        return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)[0]
-    if method == "transposed conv, bilinear init":
-        w = bilinear_kernel(c, c, k, dtype=low.dtype)
-        return F.conv_transpose2d(x, w, stride=scale, padding=p)[0]
-    if method == "transposed conv, random init":
-        gen = torch.Generator().manual_seed(scale)
-        w = torch.rand(1, 1, k, k, generator=gen, dtype=low.dtype) * (2.0 / k)
-        return F.conv_transpose2d(x.transpose(0, 1), w, stride=scale, padding=p).transpose(0, 1)[0]
-    if target is None:
-        raise ValueError(f"method {method!r} needs the full-resolution target")
-    if method == "transposed conv, least-squares fit":
-        # The output is linear in the k*k kernel entries: one basis image per entry, then least squares.
-        eye = torch.eye(k * k, dtype=torch.float64).view(1, k * k, k, k)
-        basis = torch.stack([F.conv_transpose2d(ch[None, None].double(), eye, stride=scale, padding=p)[0]
-                             for ch in low])  # [C, k*k, H, W]
-        A = basis.permute(0, 2, 3, 1).reshape(-1, k * k)
-        w = torch.linalg.lstsq(A, target.double().reshape(-1, 1)).solution
-        return (A @ w).view(c, *target.shape[1:]).to(low.dtype)
-    if method == "max-unpooling (SegNet preview)":
-        pooled, idx = F.max_pool2d(target[None], scale, return_indices=True)
-        return F.max_unpool2d(pooled, idx, scale, output_size=target.shape[1:])[0]
-    raise ValueError(f"method must be one of {UPSAMPLING_METHODS}, got {method!r}")
-
-
 class UpsamplingExplorer(Explorer):
     """Scale factor and method controls over one real image: downsample by the factor, upsample back, compare."""
 
     def __init__(self, image=None, scale: int = 2, method: str = "bilinear"):
         self.original = _as_image(image)
         controls = {
-            "scale": _slider("scale factor", scale, 2, 4),
+            "scale": int_slider("scale factor", scale, 2, 4),
             "method": W.Dropdown(options=UPSAMPLING_METHODS, value=method, description="method",
                                  layout=W.Layout(width="380px")),
         }

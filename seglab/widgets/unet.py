@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipywidgets as W
-import numpy as np
 import torch
 
 from seglab.widgets.base import Explorer
@@ -12,17 +11,11 @@ __all__ = ["elastic_explorer", "unet_size_explorer", "ElasticExplorer", "UNetSiz
 
 
 def default_scene(index: int = 0):
-    """A scene ``(image float32[3, H, W], mask int64[H, W])``: from ``data/scenes`` when present, else rendered."""
+    """A training scene ``(image float32[3, H, W], mask int64[H, W])`` from ``data/scenes`` (``make data`` makes it;
+    a missing folder raises ``FileNotFoundError`` saying so)."""
     from seglab.data import SceneDataset
 
-    try:
-        return SceneDataset(split="train")[index]
-    except FileNotFoundError:
-        from seglab.data import render_scene, scene_rng
-
-        scene = render_scene(scene_rng(0, "train", index), 128)
-        image = torch.from_numpy(scene["image"].transpose(2, 0, 1).copy()).float() / 255
-        return image, torch.from_numpy(scene["semantic"].astype(np.int64))
+    return SceneDataset(split="train")[index]
 
 
 class ElasticExplorer(Explorer):
@@ -45,12 +38,14 @@ class ElasticExplorer(Explorer):
 
     def render(self, values):
         from seglab.data.elastic import elastic_displacement, warp
-        from seglab.viz.unet import draw_elastic
+        from seglab.viz.unet import draw_elastic, grid_lines
 
-        h, w = self.scene_image.shape[-2:]
-        field = elastic_displacement(int(h), int(w), values["std"], values["grid"], values["seed"])
+        h, w = (int(n) for n in self.scene_image.shape[-2:])
+        step = max(h // 16, 2)
+        field = elastic_displacement(h, w, values["std"], values["grid"], values["seed"])
         image, mask = warp(self.scene_image, self.scene_mask, field)
-        fig = draw_elastic(self.scene_image, self.scene_mask, image, mask, field, step=max(int(h) // 16, 2))
+        warped_grid, _ = warp(torch.from_numpy(grid_lines(h, w, step)), None, field)
+        fig = draw_elastic(self.scene_image, self.scene_mask, image, mask, field, warped_grid, step=step)
         kept = set(mask.unique().tolist()) <= set(self.scene_mask.unique().tolist())
         magnitude = field.norm(dim=0)
         state = {"image": image, "mask": mask, "displacement": field, "labels_kept": kept,
@@ -62,7 +57,7 @@ class ElasticExplorer(Explorer):
 def elastic_explorer(image=None, mask=None) -> ElasticExplorer:
     """Explore ``seglab.data.elastic_deform`` on ``image (float[3, H, W])`` and ``mask (int[H, W])``.
 
-    Both default to a scene from ``data/scenes`` (rendered on the fly when the folder is missing)."""
+    Both default to a scene from ``data/scenes``."""
     return ElasticExplorer(image, mask)
 
 

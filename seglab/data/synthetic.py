@@ -1,42 +1,21 @@
-"""A tiny segmenter and a synthetic data set, so the engine, the CLI and the tests run without chapter models/data.
+"""A synthetic segmentation data set that needs no files: coloured rectangles on a background.
 
-``create_model("tiny_segmenter", num_classes=8)`` builds it.
+Used by the training CLI (``python -m seglab.train --data synthetic``), the engine's tests and benchmarks.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from seglab.models.registry import register_model
+from seglab.data.classes import IGNORE_INDEX
 
-__all__ = ["TinySegmenter", "tiny_segmenter", "SyntheticSegmentation"]
-
-
-class TinySegmenter(nn.Module):
-    """Two 3x3 conv layers and a 1x1 classifier: ``images float[N,3,H,W] -> logits float[N,K,H,W]``."""
-
-    def __init__(self, num_classes: int = 8, width: int = 16):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(3, width, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True),
-        )
-        self.classifier = nn.Conv2d(width, num_classes, 1)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.body(images))
-
-
-@register_model("tiny_segmenter")
-def tiny_segmenter(num_classes: int = 8, width: int = 16) -> TinySegmenter:
-    return TinySegmenter(num_classes=num_classes, width=width)
+__all__ = ["SyntheticSegmentation"]
 
 
 class SyntheticSegmentation(torch.utils.data.Dataset):
     """``length`` images of random coloured rectangles on a background, with their masks; the same for a given
     ``seed`` in every process. Items: ``(image float32[3,size,size] in [0,1], mask int64[size,size])``; a one-pixel
-    void (255) border around each rectangle, like VOC."""
+    void (``IGNORE_INDEX``) border around each rectangle, like VOC."""
 
     def __init__(self, length: int = 16, size: int = 32, num_classes: int = 8, seed: int = 0):
         g = torch.Generator().manual_seed(seed)
@@ -48,7 +27,7 @@ class SyntheticSegmentation(torch.utils.data.Dataset):
                 c = int(torch.randint(1, num_classes, (), generator=g))
                 y0, x0 = torch.randint(0, size - 8, (2,), generator=g).tolist()
                 h, w = torch.randint(4, 9, (2,), generator=g).tolist()
-                mask[max(y0 - 1, 0):y0 + h + 1, max(x0 - 1, 0):x0 + w + 1] = 255
+                mask[max(y0 - 1, 0):y0 + h + 1, max(x0 - 1, 0):x0 + w + 1] = IGNORE_INDEX
                 mask[y0:y0 + h, x0:x0 + w] = c
             image = colors[mask.clamp(max=num_classes - 1)].permute(2, 0, 1)
             image = (image + 0.05 * torch.randn(image.shape, generator=g)).clamp(0, 1)
