@@ -37,11 +37,17 @@ from seglab.models.base import (
     legacy_positional,
     load_weights,
 )
-from seglab.models.unet_sizes import PADDINGS, unet_output_size, unet_size_trace, unet_valid_input_sizes
+from seglab.models.unet_sizes import (
+    PADDINGS,
+    unet_output_size,
+    unet_size_trace,
+    unet_size_trace_partial,
+    unet_valid_input_sizes,
+)
 
 __all__ = [
-    "UNet", "DoubleConv", "Down", "Up", "CropAndConcat", "center_crop", "unet_size_trace", "unet_output_size",
-    "unet_valid_input_sizes", "LevelRecord",
+    "UNet", "DoubleConv", "Down", "Up", "CropAndConcat", "center_crop", "unet_size_trace", "unet_size_trace_partial",
+    "unet_output_size", "unet_valid_input_sizes", "LevelRecord",
 ]
 
 _UP_MODES = ("transpose", "bilinear")

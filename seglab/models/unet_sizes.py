@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from seglab.models.base import check_choice, check_positive_int
 
-__all__ = ["unet_size_trace", "unet_output_size", "unet_valid_input_sizes", "PADDINGS"]
+__all__ = ["unet_size_trace", "unet_size_trace_partial", "unet_output_size", "unet_valid_input_sizes", "PADDINGS"]
 
 #: ``"valid"``: the paper's unpadded 3x3 convolutions; ``"same"``: padded by 1, a level keeps its size.
 PADDINGS = ("valid", "same")
@@ -24,6 +24,15 @@ def unet_size_trace(size: int, depth: int = 4, padding: str = "valid") -> list[d
     mode; ``(skip - up) / 2``) or the padding added to the upsampled map (same mode, ``pad`` 0 or 1), and the size after
     the double convolution (``out``).
     """
+    steps, error = unet_size_trace_partial(size, depth, padding)
+    if error is not None:
+        raise ValueError(error)
+    return steps
+
+
+def unet_size_trace_partial(size: int, depth: int = 4, padding: str = "valid") -> tuple[list[dict], str | None]:
+    """:func:`unet_size_trace` that stops where the size fails instead of raising: ``(rows so far, reason)``,
+    ``reason`` None when the size passes (what the size explorer draws for an invalid size)."""
     check_positive_int("size", size)
     check_positive_int("depth", depth, 0)
     check_choice("padding", padding, PADDINGS)
@@ -33,15 +42,15 @@ def unet_size_trace(size: int, depth: int = 4, padding: str = "valid") -> list[d
         out = s - shrink
         stage = "bottom" if level == depth else "encoder"
         if out < 1:
-            raise ValueError(f"{stage} level {level} gets {s} px, too small for two 3x3 valid convolutions")
+            return steps, f"{stage} level {level} gets {s} px, too small for two 3x3 valid convolutions"
         steps.append({"stage": stage, "level": level, "in": s, "out": out})
         if level == depth:
             s = out
             break
         if padding == "valid" and out % 2:
-            raise ValueError(f"encoder level {level} produces {out} px, an odd size that 2x2 pooling cannot halve")
+            return steps, f"encoder level {level} produces {out} px, an odd size that 2x2 pooling cannot halve"
         if out < 2:
-            raise ValueError(f"encoder level {level} produces {out} px, too small for 2x2 pooling")
+            return steps, f"encoder level {level} produces {out} px, too small for 2x2 pooling"
         skips.append(out)
         s = out // 2
     for level in reversed(range(depth)):
@@ -55,10 +64,10 @@ def unet_size_trace(size: int, depth: int = 4, padding: str = "valid") -> list[d
             merged = skip
         row["out"] = merged - shrink
         if row["out"] < 1:
-            raise ValueError(f"decoder level {level} gets {merged} px, too small for two 3x3 valid convolutions")
+            return steps, f"decoder level {level} gets {merged} px, too small for two 3x3 valid convolutions"
         steps.append(row)
         s = row["out"]
-    return steps
+    return steps, None
 
 
 def _is_valid(size: int, depth: int, padding: str) -> bool:

@@ -74,24 +74,14 @@ class UNetSizeExplorer(Explorer):
                          layout_rows=[["input_size", "depth"], ["padding"]])
 
     def render(self, values):
-        from seglab.models.unet import unet_output_size, unet_size_trace
+        from seglab.models.unet import unet_output_size, unet_size_trace, unet_size_trace_partial
         from seglab.viz.unet import draw_unet, levels_from_size_trace
 
         size, depth, padding = values["input_size"], values["depth"], values["padding"]
         try:
             output = unet_output_size(size, depth, padding)
         except ValueError as exc:
-            # draw as far as the size gets, so the picture shows where it breaks
-            partial, s = [], size
-            shrink = 4 if padding == "valid" else 0
-            for level in range(depth + 1):
-                if s - shrink < 1:
-                    break
-                partial.append({"stage": "bottom" if level == depth else "encoder", "level": level, "in": s,
-                                "out": s - shrink})
-                if (s - shrink) % 2 and padding == "valid":
-                    break
-                s = (s - shrink) // 2
+            partial, _ = unet_size_trace_partial(size, depth, padding)  # as far as the size gets
             levels = levels_from_size_trace(partial, 64)
             fig = draw_unet(levels, title=f"input {size}: not valid", failed=str(exc).split(": ", 1)[-1], depth=depth)
             return fig, {"valid": False, "error": str(exc), "levels": levels,
