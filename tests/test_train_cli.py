@@ -54,3 +54,24 @@ def test_torchrun_two_cpu_processes_end_with_identical_weights(tmp_path):
     assert all(torch.equal(state["model"][k], w0[k]) for k in w0)
     # 8 images / 2 ranks / batch 2 = 2 steps per epoch on each rank
     assert len(state["history"]["step_loss"]) == 4
+
+
+def test_cli_recipe_quick_writes_weights_and_manifest(tmp_path, capsys):
+    import json
+
+    from seglab.train.__main__ import main
+
+    assert main(["--recipe", "fcn32s", "--quick", "--out-dir", str(tmp_path), "--device", "cpu", "--quiet"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert printed["sha256"] == manifest["fcn32s"]["sha256"]
+    assert manifest["fcn32s"]["command"] == "python -m seglab.train --recipe fcn32s --quick"
+
+
+def test_cli_needs_a_model_or_a_recipe():
+    import pytest
+
+    from seglab.train.__main__ import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--epochs", "1"])

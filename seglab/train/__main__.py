@@ -2,6 +2,7 @@
 
     python -m seglab.train --model unet --epochs 10 --data data/scenes --checkpoint checkpoints/unet.pt
     torchrun --nproc_per_node=2 -m seglab.train --model unet --epochs 10 --data data/scenes
+    python -m seglab.train --recipe fcn8s       # rebuild a shipped checkpoint (data/weights) from its recipe
 
 ``--data synthetic`` trains on :class:`seglab.data.synthetic.SyntheticSegmentation` (no files needed), and the model
 ``tiny_segmenter`` is always available. Under torchrun each process trains on its shard of the data
@@ -28,10 +29,15 @@ from seglab.utils import set_seed
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m seglab.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help=f"a registered model: {', '.join(available_models())}")
+    parser.add_argument("--recipe", default=None,
+                        help="train a shipped checkpoint from its recipe (seglab.train.recipes) into data/weights: "
+                             "fcn32s, fcn16s, fcn8s, unet, segnet, mask_rcnn, mask_rcnn_roipool")
+    parser.add_argument("--quick", action="store_true", help="with --recipe: a smoke run on a few scenes")
+    parser.add_argument("--out-dir", default=None, help="with --recipe: where weights and manifest go")
+    parser.add_argument("--model", default=None, help=f"a registered model: {', '.join(available_models())}")
     parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                         help="extra keyword for the model builder (repeatable), e.g. --model-arg base_channels=16")
-    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--data", default="synthetic", help="scenes root (make_scenes layout) or 'synthetic'")
     parser.add_argument("--task", default="semantic", choices=["semantic", "instance"])
     parser.add_argument("--num-classes", type=int, default=None, help="default: 8 (semantic) or 5 (instance)")
@@ -47,7 +53,10 @@ def parse_args(argv=None):
     parser.add_argument("--synthetic-length", type=int, default=32, help="images for --data synthetic")
     parser.add_argument("--save-per-rank", default=None, help="folder: each rank saves rank{R}.pt at the end")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.recipe is None and (args.model is None or args.epochs is None):
+        parser.error("--model and --epochs are required (or give --recipe NAME)")
+    return args
 
 
 def parse_model_args(items):
@@ -96,8 +105,21 @@ def make_datasets(args):
             SceneDataset(args.data, "val", task=args.task, transforms=transforms))
 
 
+def run_recipe_cli(args) -> int:
+    import json
+
+    from seglab.train.recipes import run_recipe
+
+    entry = run_recipe(args.recipe, quick=args.quick, out_dir=args.out_dir, device=args.device,
+                       progress=not args.quiet)
+    print(json.dumps({k: entry[k] for k in ("file", "sha256", "steps", "wall_time_s", "device", "metrics")}))
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.recipe is not None:
+        return run_recipe_cli(args)
     device, rank, world_size = setup_distributed(args.device)
     set_seed(args.seed)  # the same seed on every rank: identical initial weights (DDP also broadcasts rank 0's)
     num_classes = args.num_classes or (8 if args.task == "semantic" else 5)

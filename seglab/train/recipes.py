@@ -1,0 +1,287 @@
+"""Recipes for the weights that ship in ``data/weights``: ``python -m seglab.train --recipe NAME``.
+
+A recipe fixes everything a run depends on: the model and its constructor arguments, the training scenes (generated
+by :func:`seglab.data.make_scenes` with a seed other than the shipped data's, so no validation scene is ever trained
+on), augmentation, optimiser, one-cycle schedule, steps, batch size and seeds. :func:`run_recipe` trains, stores the
+weights in half precision, re-evaluates the stored weights on the shipped val split and writes the manifest entry
+(file, sha256, command, wall time, device, metrics, learning curve) that :func:`seglab.models.pretrained_info`
+returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from seglab.utils import DATA_DIR, REPO_ROOT, atomic_write_bytes, get_device, set_seed
+
+__all__ = ["Recipe", "RECIPES", "run_recipe", "WEIGHTS_DIR", "MANIFEST", "recipe_scenes", "dihedral_augment"]
+
+#: Where shipped weights and their manifest live.
+WEIGHTS_DIR = DATA_DIR / "weights"
+MANIFEST = WEIGHTS_DIR / "manifest.json"
+#: Generated training scenes are cached here (a build product; the recipe regenerates them byte for byte).
+SCENES_CACHE = REPO_ROOT / "build" / "recipe_scenes"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One shipped checkpoint's training run."""
+
+    name: str
+    model: str  # a name of seglab.models.create_model
+    model_args: dict
+    task: str  # "semantic" or "instance"
+    epochs: int  # passes over the generated training scenes
+    batch_size: int
+    lr: float  # peak of the one-cycle schedule (AdamW)
+    train_scenes: int = 4000
+    scene_seed: int = 11  # the shipped data/scenes use seed 0
+    augment: str = "dihedral"  # "dihedral" (flips and 90-degree turns, semantic), "hflip" (instance) or "none"
+    init_from: str | None = None  # FCN staging: start from this recipe's shipped weights
+    seed: int = 0
+    weight_decay: float = 1e-2
+    quick_scenes: int = 24  # --quick: a smoke run of the same code path
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def command(self) -> str:
+        return f"python -m seglab.train --recipe {self.name}"
+
+
+_FCN = {"width": 0.125, "fc6_kernel": 3, "dropout": 0.0, "batch_norm": True}
+_MASK = {"roi_align_impl": "seglab", "canonical_scale": 36}
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in [
+    Recipe("fcn32s", "fcn32s", {"num_classes": 8, **_FCN}, "semantic", epochs=8, batch_size=16, lr=3e-3),
+    Recipe("fcn16s", "fcn16s", {"num_classes": 8, **_FCN}, "semantic", epochs=8, batch_size=16, lr=3e-3,
+           init_from="fcn32s", notes="staged as in the paper: initialised from the shipped FCN-32s"),
+    Recipe("fcn8s", "fcn8s", {"num_classes": 8, **_FCN}, "semantic", epochs=8, batch_size=16, lr=3e-3,
+           init_from="fcn16s", notes="staged as in the paper: initialised from the shipped FCN-16s"),
+    Recipe("unet", "unet", {"num_classes": 8, "base_channels": 16, "batch_norm": True, "padding": "same"},
+           "semantic", epochs=24, batch_size=16, lr=3e-3),
+    Recipe("segnet", "segnet", {"num_classes": 8, "width": 0.25}, "semantic", epochs=24, batch_size=16, lr=3e-3,
+           notes="same epochs as unet"),
+    Recipe("mask_rcnn", "mask_rcnn", {"num_classes": 5, **_MASK}, "instance", epochs=10, batch_size=8, lr=2e-3,
+           augment="hflip"),
+    Recipe("mask_rcnn_roipool", "mask_rcnn", {"num_classes": 5, "pooler": "roi_pool", **_MASK}, "instance",
+           epochs=10, batch_size=8, lr=2e-3, augment="hflip", notes="same schedule as mask_rcnn, RoIPool"),
+]}
+
+
+def recipe_scenes(num_train: int, seed: int) -> Path:
+    """The generated training scenes of a recipe (made on first use, then reused from ``build/recipe_scenes``)."""
+    from seglab.data import make_scenes
+
+    root = SCENES_CACHE / f"seed{seed}_n{num_train}"
+    if not (root / "scenes.json").is_file():
+        make_scenes(root, num_train, 1, seed=seed)
+    return root
+
+
+def dihedral_augment(image: torch.Tensor, mask: torch.Tensor):
+    """A random element of the square's symmetry group (4 turns x mirror) applied to an image and its mask."""
+    k, flip = int(torch.randint(4, ())), bool(torch.randint(2, ()))
+    image, mask = torch.rot90(image, k, (-2, -1)), torch.rot90(mask, k, (-2, -1))
+    if flip:
+        image, mask = image.flip(-1), mask.flip(-1)
+    return image.contiguous(), mask.contiguous()
+
+
+def _datasets(recipe: Recipe, quick: bool):
+    from seglab.data import RandomHorizontalFlip, SceneDataset, drop_crowd
+
+    num = recipe.quick_scenes if quick else recipe.train_scenes
+    root = recipe_scenes(num, recipe.scene_seed)
+    if recipe.task == "semantic":
+        transforms = dihedral_augment if recipe.augment == "dihedral" else None
+    else:
+        flip = RandomHorizontalFlip() if recipe.augment == "hflip" else None
+        transforms = (lambda image, target: flip(*drop_crowd(image, target))) if flip else drop_crowd
+    train = SceneDataset(root, "train", task=recipe.task, transforms=transforms)
+    val = SceneDataset(split="val", task=recipe.task)
+    if quick:
+        val = torch.utils.data.Subset(val, range(8))
+    return train, val
+
+
+def _loaders(recipe: Recipe, train, val):
+    from seglab.data import detection_collate
+
+    collate = detection_collate if recipe.task == "instance" else None
+    g = torch.Generator().manual_seed(recipe.seed)
+    train_loader = DataLoader(train, batch_size=recipe.batch_size, shuffle=True, generator=g, collate_fn=collate,
+                              drop_last=len(train) > recipe.batch_size)
+    val_loader = DataLoader(val, batch_size=16, collate_fn=collate)
+    return train_loader, val_loader
+
+
+def build_model(recipe: Recipe, weights_dir: Path | None = None):
+    """The recipe's untrained model (FCN stages start from their coarser stage's shipped weights)."""
+    from seglab.models import create_model
+
+    model = create_model(recipe.model, **recipe.model_args)
+    if recipe.init_from is not None:
+        from seglab.models import FCN
+        from seglab.models.pretrained import load_pretrained
+
+        coarser = load_pretrained(recipe.init_from, weights_dir=weights_dir)
+        staged = FCN.from_coarser(coarser, model.variant)
+        model.load_state_dict(staged.state_dict())
+    return model
+
+
+def evaluate_model(recipe_or_task, model, val_loader=None, device=None) -> dict:
+    """The manifest's metrics of ``model`` on the shipped val split (or ``val_loader``).
+
+    Semantic: mIoU, pixel accuracy, boundary F1 (tolerance 2 px) and per-class IoU. Instance: COCO mask and box
+    AP / AP50 / AP75 and class-agnostic mask AP."""
+    from seglab.data import SceneDataset, detection_collate
+
+    task = recipe_or_task.task if isinstance(recipe_or_task, Recipe) else recipe_or_task
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    if val_loader is None:
+        collate = detection_collate if task == "instance" else None
+        val_loader = DataLoader(SceneDataset(split="val", task=task), batch_size=16, collate_fn=collate)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            if task == "semantic":
+                return _semantic_metrics(model, val_loader, device)
+            return _instance_metrics(model, val_loader, device)
+    finally:
+        model.train(was_training)
+
+
+def _semantic_metrics(model, loader, device) -> dict:
+    from seglab.metrics import SegmentationMeter, boundary_f1
+
+    meter, f1_sum, count = None, 0.0, 0
+    for images, masks in loader:
+        logits = model(images.to(device))
+        preds = logits.argmax(1).cpu()
+        meter = meter or SegmentationMeter(logits.shape[1])
+        meter.update(preds, masks)
+        f1 = boundary_f1(preds, masks, num_classes=logits.shape[1], reduction="none")
+        f1_sum, count = f1_sum + float(f1.nansum()), count + int((~f1.isnan()).sum())
+    scores = meter.compute()
+    return {"mIoU": round(float(scores["mIoU"]), 6), "pixel_acc": round(float(scores["pixel_acc"]), 6),
+            "boundary_f1": round(f1_sum / max(count, 1), 6),
+            "per_class_iou": [round(float(v), 6) for v in scores["per_class_iou"]]}
+
+
+def _instance_metrics(model, loader, device) -> dict:
+    from seglab.metrics import coco_map
+
+    outputs, targets = [], []
+    for images, batch_targets in loader:
+        outputs += [{k: v.cpu() for k, v in o.items()} for o in model([im.to(device) for im in images])]
+        targets += batch_targets
+    scores = coco_map(outputs, targets, ["segm", "bbox"])
+    agnostic = coco_map(outputs, targets, "segm", class_agnostic=True)
+    pick = lambda s: {k: round(float(s[k]), 6) for k in ("AP", "AP50", "AP75")}  # noqa: E731
+    return {"mask": pick(scores["segm"]), "box": pick(scores["bbox"]), "mask_class_agnostic": pick(agnostic)}
+
+
+def half_state_dict(model) -> dict:
+    """The state dict as stored on disk: floating tensors in float16, everything else as is."""
+    return {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu())
+            for k, v in model.state_dict().items()}
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    cores, threads = os.cpu_count(), torch.get_num_threads()
+    return f"cpu: {platform.processor() or platform.machine()}, {cores} cores, {threads} threads"
+
+
+def read_manifest(path: Path = MANIFEST) -> dict:
+    return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
+
+
+def write_manifest_entry(name: str, entry: dict, path: Path = MANIFEST) -> None:
+    manifest = read_manifest(path)
+    manifest[name] = entry
+    atomic_write_bytes(path, (json.dumps(dict(sorted(manifest.items())), indent=1) + "\n").encode())
+
+
+def run_recipe(name: str, *, quick: bool = False, out_dir=None, device=None, progress: bool = True) -> dict:
+    """Train recipe ``name``, store its half-precision weights and manifest entry in ``out_dir`` (default
+    ``data/weights``; ``quick=True`` trains on a few scenes for one epoch and defaults to ``build/recipes_quick``).
+    Returns the manifest entry."""
+    from seglab.train.engine import fit
+
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+    recipe = RECIPES[name]
+    out_dir = Path(out_dir) if out_dir is not None else (REPO_ROOT / "build" / "recipes_quick" if quick
+                                                         else WEIGHTS_DIR)
+    device = torch.device(device) if device is not None else get_device()
+    set_seed(recipe.seed)
+    init_dir = out_dir if (out_dir / "manifest.json").is_file() and recipe.init_from in read_manifest(
+        out_dir / "manifest.json") else None
+    model = build_model(recipe, init_dir)
+    train, val = _datasets(recipe, quick)
+    train_loader, val_loader = _loaders(recipe, train, val)
+    epochs = 1 if quick else recipe.epochs
+    total = epochs * len(train_loader)
+    curve = []
+
+    def val_fn(net, loader, dev):
+        metrics = evaluate_model(recipe, net, loader, dev)
+        headline = metrics["mIoU"] if recipe.task == "semantic" else metrics["mask"]["AP"]
+        curve.append([len(curve) + 1, headline])
+        return {"mIoU": metrics["mIoU"]} if recipe.task == "semantic" else {"mask_AP": metrics["mask"]["AP"]}
+
+    start = time.perf_counter()
+    fit(model, train_loader, val_loader, epochs=epochs, lr=recipe.lr,
+        optimizer=lambda params: torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay),
+        scheduler=lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=total),
+        scheduler_every="step", device=device, val_fn=val_fn, progress=progress, plot=False)
+    wall = time.perf_counter() - start
+
+    state = half_state_dict(model)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    file = f"{name}.pt"
+    atomic_write_bytes(out_dir / file, data)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    metrics = evaluate_model(recipe, model, device=device) if not quick else evaluate_model(recipe, model, val_loader)
+    entry = {
+        "model": recipe.model, "model_args": recipe.model_args, "file": file, "sha256": _sha256(data),
+        "bytes": len(data), "dtype_on_disk": "float16", "command": recipe.command + (" --quick" if quick else ""),
+        "recipe": {k: v for k, v in dataclasses.asdict(recipe).items() if k not in ("name", "model", "model_args")},
+        "epochs": epochs, "steps": total, "batch_size": recipe.batch_size,
+        "train_scenes": {"num_train": len(train), "seed": recipe.scene_seed},
+        "wall_time_s": round(wall, 1), "device": _machine(device), "torch": torch.__version__,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "metrics": metrics, "curve": {"x": "epoch", "y": "mIoU" if recipe.task == "semantic" else "mask AP",
+                                      "points": curve},
+    }
+    write_manifest_entry(name, entry, out_dir / "manifest.json")
+    return entry
+
+
+def epochs_to_steps(recipe: Recipe) -> int:
+    """Optimiser steps of a full run of ``recipe``."""
+    return recipe.epochs * math.ceil(recipe.train_scenes / recipe.batch_size)
