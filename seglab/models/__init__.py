@@ -11,7 +11,7 @@ from seglab.models.registry import available_models, create_model, register_mode
 __all__ = ["available_models", "create_model", "register_model", "unregister_model"]
 
 __getattr__, _dir = lazy_exports(__name__, ["fcn", "unet", "segnet", "tiny", "maskrcnn", "panoptic", "memory",
-                                            "base"])
+                                            "base", "pretrained"])
 
 
 def __dir__():
