@@ -4,6 +4,10 @@
     python benchmarks/ablation_pooler.py --canonical-scale 224       # torchvision's level rule: stride 4 (exercise 3)
     python benchmarks/ablation_pooler.py --quick                     # 2 steps on 8 images: does it run?
 
+Every run also writes ``data/results/ablation_pooler.json`` (``--results NAME`` picks another name; quick runs write
+``ablation_pooler_quick``): one row per seed and pooler, with the command, date and machine (``seglab.results``),
+which chapter 5 reads instead of typing the numbers.
+
 Each run trains exactly as ``notebooks/05_mask_rcnn_roialign.ipynb`` does (same seed handling, batches, optimizer and
 steps; only the pooler changes) and scores COCO mask AP on the val split, with the four classes kept apart and merged
 into one (class-agnostic: how well the masks fit, whatever their class). Prints a Markdown table of AP / AP75 and the
@@ -13,6 +17,7 @@ gains, then on how many seeds RoIAlign won. Not part of ``make bench``: it train
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
@@ -59,6 +64,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for PyTorch (the notebook's table was measured with 1 per run)")
     parser.add_argument("--quick", action="store_true", help="2 steps on 8 training and 4 val images")
+    parser.add_argument("--results", default=None, help="results file name under data/results (default: "
+                        "ablation_pooler, or ablation_pooler_quick with --quick)")
+    parser.add_argument("--results-dir", default=None, help="folder for the results file (default data/results)")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -72,10 +80,13 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|")
     names = ("AP", "AP75", "agnostic AP", "agnostic AP75")
     wins = {m: 0 for m in names}
+    rows = []
     for seed in args.seeds:
         pool, align = (train_and_score(p, seed, steps, num_train, num_val, device, args.canonical_scale)
                        for p in ("roi_pool", "roi_align"))
         gain = {m: 100 * (align[m] - pool[m]) for m in names}
+        rows += [{"seed": seed, "pooler": p, **{m: r[m] for m in (*names, "seconds")}}
+                 for p, r in (("roi_pool", pool), ("roi_align", align))]
         for m in names:
             wins[m] += gain[m] > 0
 
@@ -85,6 +96,15 @@ def main(argv=None) -> int:
         print(f"| {seed} | {cell(pool)} | {cell(align)} | {gain['AP']:+.1f} / {gain['AP75']:+.1f} | "
               f"[{gain['agnostic AP']:+.1f} / {gain['agnostic AP75']:+.1f}] |", flush=True)
     print("seeds where RoIAlign won: " + ", ".join(f"{m} {wins[m]}/{len(args.seeds)}" for m in names))
+    from seglab.results import current_command, write_results
+
+    name = args.results or ("ablation_pooler_quick" if args.quick else "ablation_pooler")
+    params = {"steps": steps, "num_train": num_train, "num_val": num_val, "canonical_scale": args.canonical_scale,
+              "threads": torch.get_num_threads()}
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    command = current_command("benchmarks/ablation_pooler.py", argv)
+    path = write_results(name, rows, command=command, device=device, params=params, results_dir=args.results_dir)
+    print(f"wrote {path}")
     return 0
 
 

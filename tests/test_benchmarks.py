@@ -45,9 +45,15 @@ def test_benchmark_runs_in_quick_mode(path):
 
 
 @pytest.mark.slow
-def test_pooler_ablation_script_runs_in_quick_mode(capsys):
+def test_pooler_ablation_script_runs_in_quick_mode(capsys, tmp_path):
+    from seglab.results import read_results
+
     script = _load(BENCH / "ablation_pooler.py")
-    assert script.main(["--quick", "--seeds", "0", "--device", "cpu"]) == 0
+    assert script.main(["--quick", "--seeds", "0", "--device", "cpu", "--results-dir", str(tmp_path)]) == 0
+    results = read_results("ablation_pooler_quick", results_dir=tmp_path)
+    assert [(r["seed"], r["pooler"]) for r in results["rows"]] == [(0, "roi_pool"), (0, "roi_align")]
+    assert results["params"]["steps"] == 2 and results["machine"].startswith("cpu")
+    assert "--quick" in results["command"] and results["date"].endswith("UTC")
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| 0 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]

@@ -15,8 +15,6 @@ import hashlib
 import io
 import json
 import math
-import os
-import platform
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,6 +23,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from seglab.results import machine_description
 from seglab.utils import DATA_DIR, REPO_ROOT, atomic_write_bytes, get_device, set_seed
 
 __all__ = ["Recipe", "RECIPES", "run_recipe", "WEIGHTS_DIR", "MANIFEST", "recipe_scenes", "dihedral_augment"]
@@ -207,13 +206,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda: {torch.cuda.get_device_name(device)}"
-    cores, threads = os.cpu_count(), torch.get_num_threads()
-    return f"cpu: {platform.processor() or platform.machine()}, {cores} cores, {threads} threads"
-
-
 def read_manifest(path: Path = MANIFEST) -> dict:
     return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
 
@@ -273,7 +265,7 @@ def run_recipe(name: str, *, quick: bool = False, out_dir=None, device=None, pro
         "recipe": {k: v for k, v in dataclasses.asdict(recipe).items() if k not in ("name", "model", "model_args")},
         "epochs": epochs, "steps": total, "batch_size": recipe.batch_size,
         "train_scenes": {"num_train": len(train), "seed": recipe.scene_seed},
-        "wall_time_s": round(wall, 1), "device": _machine(device), "torch": torch.__version__,
+        "wall_time_s": round(wall, 1), "device": machine_description(device), "torch": torch.__version__,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "metrics": metrics, "curve": {"x": "epoch", "y": "mIoU" if recipe.task == "semantic" else "mask AP",
                                       "points": curve},
