@@ -120,3 +120,36 @@ def test_every_recipe_runs_in_quick_mode(name, tmp_path):
     assert entry["steps"] >= 1 and (tmp_path / entry["file"]).is_file()
     model = load_pretrained(name, weights_dir=tmp_path)
     assert not model.training
+
+
+def test_train_mode_reads_seglab_train(monkeypatch):
+    from seglab.train.recipes import train_mode
+
+    monkeypatch.delenv("SEGLAB_TRAIN", raising=False)
+    assert train_mode() == "shipped"
+    monkeypatch.setenv("SEGLAB_TRAIN", "full")
+    assert train_mode() == "full"
+    monkeypatch.setenv("SEGLAB_TRAIN", "sometimes")
+    with pytest.raises(ValueError, match="SEGLAB_TRAIN must be 'full' or unset"):
+        train_mode()
+
+
+@pytest.mark.slow
+def test_full_train_mode_retrains_the_chain_into_the_checkpoint_folder(monkeypatch, tmp_path):
+    import seglab.train.recipes as recipes
+    import seglab.utils
+
+    original = recipes.run_recipe
+    ran = []
+
+    def quick_run(name, **kwargs):
+        ran.append(name)
+        return original(name, quick=True, progress=False, **kwargs)
+
+    monkeypatch.setenv("SEGLAB_TRAIN", "full")
+    monkeypatch.setattr(seglab.utils, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(recipes, "run_recipe", quick_run)
+    model = recipes.shipped_model("fcn16s", device="cpu")
+    assert ran == ["fcn32s", "fcn16s"] and model.variant == "16s" and not model.training
+    recipes.shipped_model("fcn16s", device="cpu")  # the second call reuses what the first trained
+    assert ran == ["fcn32s", "fcn16s"]

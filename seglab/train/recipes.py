@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,7 +27,8 @@ from torch.utils.data import DataLoader
 from seglab.results import machine_description
 from seglab.utils import DATA_DIR, REPO_ROOT, atomic_write_bytes, get_device, set_seed
 
-__all__ = ["Recipe", "RECIPES", "run_recipe", "WEIGHTS_DIR", "MANIFEST", "recipe_scenes", "dihedral_augment"]
+__all__ = ["Recipe", "RECIPES", "run_recipe", "shipped_model", "train_mode", "WEIGHTS_DIR", "MANIFEST", "recipe_scenes",
+           "dihedral_augment"]
 
 #: Where shipped weights and their manifest live.
 WEIGHTS_DIR = DATA_DIR / "weights"
@@ -277,3 +279,33 @@ def run_recipe(name: str, *, quick: bool = False, out_dir=None, device=None, pro
 def epochs_to_steps(recipe: Recipe) -> int:
     """Optimiser steps of a full run of ``recipe``."""
     return recipe.epochs * math.ceil(recipe.train_scenes / recipe.batch_size)
+
+
+def train_mode() -> str:
+    """``"full"`` when ``SEGLAB_TRAIN=full`` (notebooks retrain the shipped models from their recipes), else
+    ``"shipped"``."""
+    value = os.environ.get("SEGLAB_TRAIN", "").strip().lower()
+    if value not in ("", "shipped", "full"):
+        raise ValueError(f"SEGLAB_TRAIN must be 'full' or unset, got {value!r}")
+    return "full" if value == "full" else "shipped"
+
+
+def shipped_model(name: str, device=None):
+    """The model a chapter shows: the shipped checkpoint ``name`` (instant), or with ``SEGLAB_TRAIN=full`` the same
+    recipe retrained here into ``CHECKPOINT_DIR / "recipes"`` (reused on the next run). Eval mode, on ``device``."""
+    from seglab.models.pretrained import load_pretrained
+    from seglab.utils import CHECKPOINT_DIR
+
+    if train_mode() == "shipped":
+        return load_pretrained(name, device=device)
+    out_dir = CHECKPOINT_DIR / "recipes"
+    recipe = RECIPES[name]
+    chain = []
+    while recipe is not None:  # FCN stages need their coarser stage first
+        chain.insert(0, recipe.name)
+        recipe = RECIPES.get(recipe.init_from) if recipe.init_from else None
+    done = read_manifest(out_dir / "manifest.json")
+    for step in chain:
+        if step not in done or not (out_dir / done[step]["file"]).is_file():
+            run_recipe(step, out_dir=out_dir, device=device)
+    return load_pretrained(name, device=device, weights_dir=out_dir)
