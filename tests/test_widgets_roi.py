@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from fakes import FakeDetector
 
 from seglab import widgets
 from seglab.check.roi import (
@@ -45,12 +46,15 @@ def test_roi_align_explorer_misalignment_for_known_boxes():
     assert w.state["misalignment_px"] == 0.0
 
 
-def test_roi_align_explorer_bad_box_and_features():
+def test_roi_align_explorer_corners_stay_ordered_and_bad_features():
+    """Moving a corner past the other pushes it along: the box is never inverted, the picture never blank."""
     w = widgets.roi_align_explorer(torch.rand(8, 8))
-    w.controls["x2"].value = 0.0
-    assert "x2 >= x1" in w.state["error"]
+    w.controls["x2"].value = 0.0  # past x1 = 13: x1 follows
+    assert w.controls["x1"].value == 0.0 and "error" not in w.state and w.state["box"][0] == w.state["box"][2] == 0
+    w.controls["y1"].value = 40.0  # past y2 = 38: y2 follows
+    assert w.controls["y2"].value == 40.0 and "error" not in w.state
     w.controls["x2"].value = 30.0
-    assert "error" not in w.state
+    assert "error" not in w.state and w.state["box"] == (0.0, 40.0, 30.0, 40.0)
     with pytest.raises(ValueError, match="features must be"):
         widgets.roi_align_explorer(torch.rand(8))
 
@@ -66,21 +70,10 @@ def test_self_checks_pass_on_references_and_fail_on_wrong_answers():
     assert not check_bin_sample_points(off_by_half)
 
 
-class _FakeModel(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.p = torch.nn.Parameter(torch.zeros(1))
-
-    def forward(self, images):
-        return [{"boxes": torch.tensor([[10.0, 10.0, 40.0, 40.0], [50.0, 50.0, 60.0, 70.0]]),
-                 "labels": torch.tensor([1, 2]), "scores": torch.tensor([0.9, 0.3]),
-                 "masks": torch.ones(2, 1, *im.shape[-2:]) * 0.7} for im in images]
-
-
 def test_mask_rcnn_explorer_threshold_and_image():
     data = [(torch.rand(3, 64, 64), {"boxes": torch.tensor([[10.0, 10.0, 40.0, 40.0]]), "labels": torch.tensor([1]),
                                      "masks": torch.ones(1, 64, 64, dtype=torch.uint8)}) for _ in range(2)]
-    w = widgets.mask_rcnn_explorer(_FakeModel(), data)
+    w = widgets.mask_rcnn_explorer(FakeDetector(), data)
     assert w.state["kept"] == 1 and w.state["num_detections"] == 2
     png = w.image.value
     w.controls["score_threshold"].value = 0.2

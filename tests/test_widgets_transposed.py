@@ -51,19 +51,38 @@ def test_cell_selects_footprint_and_column(explorer):
     assert st["footprint"].abs().sum() > 0
 
 
-def test_invalid_combinations_give_a_message(explorer):
-    explorer.controls["stride"].value = 2
-    explorer.controls["dilation"].value = 1
-    explorer.controls["output_padding"].value = 2
-    assert "output_padding" in explorer.state["error"]
-    explorer.controls["output_padding"].value = 0
+def test_output_padding_is_bounded_by_pytorchs_rule(explorer):
+    """output_padding < max(stride, dilation): the slider cannot go further, and the rule is said on screen."""
+    c = explorer.controls
+    c["stride"].value, c["dilation"].value = 2, 1
+    c["output_padding"].value = 2  # beyond the bound: the slider stops at 1
+    assert c["output_padding"].value == 1 == c["output_padding"].max and "error" not in explorer.state
+    assert "output_padding &lt; max(stride, dilation)" in explorer.message.value
+    c["stride"].value = 3
+    assert c["output_padding"].max == 2
+    c["output_padding"].value = 2
+    n, k, p = c["input_size"].value, c["kernel_size"].value, c["padding"].value
+    assert explorer.state["Y"].shape == ((n - 1) * 3 - 2 * p + k - 1 + 2 + 1,) * 2 and "error" not in explorer.state
+    c["stride"].value = 1  # the bound drops to 0 and output_padding follows, in one valid redraw
+    assert c["output_padding"].value == 0 and "error" not in explorer.state
+    assert explorer.state["Y"].shape == (n - 1 - 2 * p + k - 1 + 1,) * 2
+    c["stride"].value = 2
+
+
+def test_an_empty_output_keeps_the_last_picture_and_says_why(explorer):
+    c = explorer.controls
+    c["padding"].value = 0
+    c["input_size"].value = 1
+    c["kernel_size"].value = 1
+    before = explorer.state["picture"].copy()
+    png = explorer.image.value
+    c["padding"].value = 2
+    assert "padding" in explorer.state["error"] and "padding" in explorer.message.value
+    assert explorer.image.value == png and np.array_equal(explorer.state["picture"], before)  # never blank
+    assert explorer.state["Y"].shape == (1, 1) and explorer.state["drawn_values"]["padding"] == 0
+    c["padding"].value = 0
     assert "error" not in explorer.state
-    explorer.controls["input_size"].value = 1
-    explorer.controls["kernel_size"].value = 1
-    explorer.controls["padding"].value = 2
-    assert "padding" in explorer.state["error"]
-    explorer.controls["padding"].value = 0
-    assert "error" not in explorer.state
+    c["input_size"].value, c["kernel_size"].value = 3, 3
 
 
 def test_upsampling_explorer_methods():

@@ -13,7 +13,7 @@ from seglab.data.classes import IGNORE_INDEX
 from seglab.utils import to_numpy
 from seglab.viz import colorize, new_figure, to_numpy_image
 
-__all__ = ["error_map", "boundary_error_map", "fusion_figure", "fcn_comparison_figure"]
+__all__ = ["error_map", "boundary_error_map", "fusion_figure", "fusion_picture", "fcn_comparison_figure"]
 
 #: Colours of the boundary-error picture: a predicted boundary with no true one nearby / a missed true boundary.
 FALSE_BOUNDARY = np.array([255, 220, 0], dtype=np.uint8)
@@ -52,37 +52,56 @@ def _panel(ax, picture, title: str) -> None:
     ax.set_xticks([]), ax.set_yticks([])
 
 
+def _fusion_panels(image, target, stream_scores: dict, selected, fused_pred, model_name: str, ignore_index: int):
+    """The fusion picture's panels, ``[(picture, title)]``: image, ground truth, fused prediction, error map, then
+    each stream's argmax (faded when the stream is not fused)."""
+    pred, tgt = to_numpy(fused_pred), to_numpy(target)
+    panels = [(to_numpy_image(image), "image"), (colorize(tgt), "ground truth"),
+              (colorize(pred), f"{model_name} fused: {'+'.join(selected)}"),
+              (error_map(image, pred, tgt, ignore_index), "errors (red)")]
+    for name, scores in stream_scores.items():
+        s = to_numpy(scores)
+        picture = colorize(s.argmax(0)).astype(np.float32) / 255.0
+        on = name in selected
+        if not on:
+            picture = 0.25 * picture + 0.75
+        panels.append((picture, f"{name}{'' if on else ' (off)'}  |s|={np.abs(s).mean():.2f}"))
+    return panels
+
+
 def fusion_figure(image, target, stream_scores: dict, selected, fused_pred, *, model_name: str = "",
                   ignore_index: int = IGNORE_INDEX):
-    """The fusion explorer's picture.
+    """The fusion explorer's picture as a Matplotlib figure.
 
     Top row: image, ground truth, fused prediction, error map. Bottom row: each stream's upsampled scores
     (``stream_scores``: name -> ``float[K,H,W]``) shown as their argmax, titled with the mean absolute score;
     streams not in ``selected`` are drawn faded.
     """
-    names = list(stream_scores)
-    cols = max(4, len(names))
+    panels = _fusion_panels(image, target, stream_scores, selected, fused_pred, model_name, ignore_index)
+    cols = max(4, len(stream_scores))
     fig = new_figure(2.1 * cols, 4.6)
     axes = fig.subplots(2, cols, squeeze=False)
-    pred = to_numpy(fused_pred)
-    tgt = to_numpy(target)
-    _panel(axes[0, 0], to_numpy_image(image), "image")
-    _panel(axes[0, 1], colorize(tgt), "ground truth")
-    _panel(axes[0, 2], colorize(pred), f"{model_name} fused: {'+'.join(selected)}")
-    _panel(axes[0, 3], error_map(image, pred, tgt, ignore_index), "errors (red)")
-    for ax in axes[0, 4:]:
+    for ax in axes.flat:
         ax.axis("off")
-    for col, name in enumerate(names):
-        s = to_numpy(stream_scores[name])
-        picture = colorize(s.argmax(0)).astype(np.float32) / 255.0
-        on = name in selected
-        if not on:
-            picture = 0.25 * picture + 0.75
-        _panel(axes[1, col], picture, f"{name}{'' if on else ' (off)'}  |s|={np.abs(s).mean():.2f}")
-    for ax in axes[1, len(names):]:
-        ax.axis("off")
+    slots = list(axes[0, :4]) + list(axes[1, : len(stream_scores)])
+    for ax, (picture, title) in zip(slots, panels):
+        ax.axis("on")
+        _panel(ax, picture, title)
     fig.subplots_adjust(left=0.01, right=0.99, top=0.93, bottom=0.01, wspace=0.05, hspace=0.15)
     return fig
+
+
+def fusion_picture(image, target, stream_scores: dict, selected, fused_pred, *, model_name: str = "",
+                   ignore_index: int = IGNORE_INDEX, scale: int = 2) -> np.ndarray:
+    """:func:`fusion_figure`'s panels painted in pixels (``uint8[H, W, 3]``), each image enlarged ``scale`` times:
+    the explorer's fast path."""
+    from seglab.viz.raster import tile
+
+    panels = _fusion_panels(image, target, stream_scores, selected, fused_pred, model_name, ignore_index)
+    cols = max(4, len(stream_scores))
+    grid = panels[:4] + [(None, "")] * (cols - 4) + panels[4:]
+    sheet, _ = tile(grid, cols=cols, scale=scale, title_size=11)
+    return sheet.array()
 
 
 def fcn_comparison_figure(images, targets, preds_by_model: dict, errors_by_model: dict, *, scale: float = 1.9):

@@ -8,7 +8,7 @@ from seglab.data.classes import CATEGORIES, IGNORE_INDEX
 from seglab.utils import to_numpy
 from seglab.viz import distinct_colors, new_figure, to_numpy_image, voc_palette
 
-__all__ = ["colorize_panoptic", "show_panoptic", "show_panoptic_match"]
+__all__ = ["colorize_panoptic", "show_panoptic", "show_panoptic_match", "panoptic_match_picture"]
 
 _PALETTE = voc_palette()
 #: What VOID (segment id 0) looks like in each style: the VOC void cream, or white.
@@ -82,6 +82,21 @@ def show_panoptic(image, id_map, segments_info, *, title: str = "", scale: float
     return fig
 
 
+def _match_outlines(gmap: np.ndarray, pmap: np.ndarray, match: dict, highlight) -> list:
+    """``[(panel, region bool[H, W], colour name)]``: which segments the match picture outlines, and how (panel 1:
+    ground truth, 2: prediction)."""
+    outlines = [(1, gmap == gid, "orange") for gid in match["fn"]]
+    outlines += [(2, pmap == pid, "lime") for _, pid, _ in match["tp"]]
+    outlines += [(2, pmap == pid, "red") for pid in match["fp"]]
+    outlines += [(2, pmap == pid, "grey") for pid in match["ignored"]]
+    if highlight is not None:
+        outlines.append((2, pmap == highlight, "white"))
+    return outlines
+
+
+_MATCH_HEADS = ("image", "ground truth (orange: FN)", "prediction (green TP, red FP)", "")
+
+
 def show_panoptic_match(image, gt, pred, match: dict, *, highlight: int | None = None, table: str = "",
                         scale: float = 2.6):
     """Image, gt, prediction and a text panel.
@@ -96,20 +111,36 @@ def show_panoptic_match(image, gt, pred, match: dict, *, highlight: int | None =
     axes[0].imshow(to_numpy_image(image))
     axes[1].imshow(colorize_panoptic(gmap, gt[1]), interpolation="nearest")
     axes[2].imshow(colorize_panoptic(pmap, pred[1]), interpolation="nearest")
-    for gid in match["fn"]:
-        _outline(axes[1], gmap == gid, "orange")
-    for _, pid, _ in match["tp"]:
-        _outline(axes[2], pmap == pid, "lime")
-    for pid in match["fp"]:
-        _outline(axes[2], pmap == pid, "red")
-    for pid in match["ignored"]:
-        _outline(axes[2], pmap == pid, "grey")
-    if highlight is not None:
-        _outline(axes[2], pmap == highlight, "white")
-    heads = ("image", "ground truth (orange: FN)", "prediction (green TP, red FP)", "")
-    for ax, head in zip(axes, heads):
+    for panel, region, colour in _match_outlines(gmap, pmap, match, highlight):
+        _outline(axes[panel], region, colour)
+    for ax, head in zip(axes, _MATCH_HEADS):
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_title(head, fontsize=9)
     axes[3].axis("off")
     axes[3].text(0.0, 1.0, table, family="monospace", fontsize=7, va="top", ha="left", transform=axes[3].transAxes)
     return fig
+
+
+_RGB = {"orange": (255, 165, 0), "lime": (0, 255, 0), "red": (255, 0, 0), "grey": (128, 128, 128),
+        "white": (255, 255, 255)}
+
+
+def panoptic_match_picture(image, gt, pred, match: dict, *, highlight: int | None = None, table: str = "",
+                           scale: int = 2) -> np.ndarray:
+    """:func:`show_panoptic_match` painted in pixels (``uint8[H, W, 3]``, images enlarged ``scale`` times): the
+    same panels and outline colours, the table in a monospace font on the right."""
+    from seglab.viz.raster import boundary, enlarge, rgb8, tile
+
+    gmap, pmap = to_numpy(gt[0]), to_numpy(pred[0])
+    pictures = [rgb8(image), colorize_panoptic(gmap, gt[1]), colorize_panoptic(pmap, pred[1])]
+    pictures = [enlarge(p, scale).copy() for p in pictures]
+    for panel, region, colour in _match_outlines(gmap, pmap, match, highlight):
+        if region.any():
+            pictures[panel][boundary(enlarge(region, scale), width=2)] = _RGB[colour]
+    sheet, places = tile([(p, head) for p, head in zip(pictures, _MATCH_HEADS)], title_size=11)
+    body = sheet.array()
+    lines = table.split("\n")
+    from seglab.viz.raster import Sheet
+
+    text = Sheet(330, body.shape[0]).text(4, places[0][1], "\n".join(lines), size=11, mono=True)
+    return np.concatenate([body, text.array()], axis=1)

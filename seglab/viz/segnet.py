@@ -7,7 +7,7 @@ from matplotlib.patches import Rectangle
 
 from seglab.viz import as_float64, new_figure
 
-__all__ = ["draw_array", "draw_unpooling", "draw_maps", "draw_memory_bars"]
+__all__ = ["draw_array", "draw_unpooling", "unpooling_picture", "draw_maps", "draw_memory_bars"]
 
 
 def draw_array(ax, values, *, title: str = "", cmap: str = "Blues", annotate: bool = True, fmt: str = "{:g}",
@@ -32,25 +32,44 @@ def draw_array(ax, values, *, title: str = "", cmap: str = "Blues", annotate: bo
 
 
 def draw_unpooling(x, values, indices, sparse, dense=None, *, dense_title: str = "densified", dpi: int = 80):
-    """Input with each window's maximum outlined, pooled values, index map, sparse unpooled map (and dense map).
+    """:func:`unpooling_picture` as a Matplotlib figure."""
+    from seglab.viz.raster import as_figure
+
+    return as_figure(unpooling_picture(x, values, indices, sparse, dense, dense_title=dense_title), dpi=dpi)
+
+
+def unpooling_picture(x, values, indices, sparse, dense=None, *, dense_title: str = "densified",
+                      box: int = 168) -> np.ndarray:
+    """Input with each window's maximum outlined, pooled values, index map, sparse unpooled map (and dense map),
+    every cell with its number, as ``uint8[H, W, 3]``.
 
     All arguments are 2-D: ``x float[H, W]``, ``values`` and ``indices`` ``[h, w]``, ``sparse``/``dense`` ``[H, W]``.
+    Each panel fits a ``box``-pixel square.
     """
+    from seglab.viz.raster import RED, grid_panel, outline, stamp_numbers, tile
+
     x_np, idx = as_float64(x), as_float64(indices).astype(np.int64)
     w = x_np.shape[1]
     boxes = sorted({(int(i) // w, int(i) % w) for i in idx.flatten()})
-    panels = 4 if dense is None else 5
-    fig = new_figure(2.3 * panels, 2.6, dpi=dpi)
-    axes = fig.subplots(1, panels)
     vmin, vmax = float(np.nanmin(x_np)), float(np.nanmax(x_np))
-    draw_array(axes[0], x_np, title="input (red: each window's max)", boxes=boxes, vmin=vmin, vmax=vmax)
-    draw_array(axes[1], values, title="max pooled", vmin=vmin, vmax=vmax)
-    draw_array(axes[2], idx, title="indices (row*W + col)", cmap="Oranges", fmt="{:.0f}")
-    draw_array(axes[3], sparse, title="unpooled (sparse)", boxes=boxes, vmin=vmin, vmax=vmax)
+
+    def panel(arr, cmap, fmt="{:g}", marked=(), lo=None, hi=None):
+        arr = as_float64(arr)
+        img = grid_panel(arr, (box, box), cmap=cmap, vmin=lo, vmax=hi)
+        cell = img.shape[0] // arr.shape[0]
+        stamp_numbers(img, arr, fmt)
+        for r, c in marked:
+            outline(img, r * cell, (r + 1) * cell - 1, c * cell, (c + 1) * cell - 1, colour=RED, width=2)
+        return img
+
+    panels = [(panel(x_np, "Blues", marked=boxes, lo=vmin, hi=vmax), "input (red: each window's max)"),
+              (panel(values, "Blues", lo=vmin, hi=vmax), "max pooled"),
+              (panel(idx, "Oranges", "{:.0f}"), "indices (row*W + col)"),
+              (panel(sparse, "Blues", marked=boxes, lo=vmin, hi=vmax), "unpooled (sparse)")]
     if dense is not None:
-        draw_array(axes[4], dense, title=dense_title, cmap="Purples", fmt="{:.1f}")
-    fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.02, wspace=0.08)
-    return fig
+        panels.append((panel(dense, "Purples", "{:.1f}"), dense_title))
+    sheet, _ = tile(panels, width=box, title_size=11)
+    return sheet.array()
 
 
 def draw_maps(rows: dict, *, cmap: str = "viridis", scale: float = 2.0, dpi: int = 80):

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from matplotlib import colormaps
-from matplotlib.artist import Artist
 from matplotlib.patches import Rectangle
-from matplotlib.transforms import Bbox
 
 from seglab.viz import as_float64, new_figure, to_numpy_image
+from seglab.viz.raster import as_figure, compose, grid_panel
 
 __all__ = ["draw_grid", "draw_scatter_add", "draw_matrix", "draw_transposed_conv", "draw_upsampling",
-           "draw_gallery", "grid_panel", "compose_panels"]
+           "transposed_conv_picture", "upsampling_picture", "draw_gallery", "grid_panel", "compose_panels"]
 
 
 def draw_grid(ax, values, *, title: str = "", cmap: str = "Blues", annotate: bool = True, highlight=None,
@@ -73,129 +71,19 @@ def draw_matrix(ax, M, *, title: str = "", highlight_col=None, highlight_row=Non
         ax.set_title(title, fontsize=8)
 
 
-def grid_panel(values, box: tuple[int, int], *, cmap: str = "Blues", vmin=None, vmax=None, lines: bool = True,
-               highlight=None, square: bool = True, cell: int = 0) -> np.ndarray:
-    """Colour a 2-D array and resize it (nearest) to fit ``box = (height, width)`` pixels: ``uint8[h, w, 3]``.
-
-    Cell borders are drawn when cells are at least 5 pixels wide; ``highlight = (row, col, height, width)`` in cells
-    is outlined in red. ``square=False`` scales rows and columns separately (for tall matrices). Cheap enough for
-    a widget that redraws on every slider move (no Matplotlib axes).
-    """
-    arr = as_float64(values)
-    if not square:  # stretch each axis on its own; sample rows/columns (nearest) when there are more than pixels
-        rows, cols = arr.shape
-        r_idx = np.arange(min(rows, box[0])) * rows // min(rows, box[0])
-        c_idx = np.arange(min(cols, box[1])) * cols // min(cols, box[1])
-        ch, cw = max(1, box[0] // rows), max(1, box[1] // cols)
-        img = grid_panel(arr[r_idx][:, c_idx], (10**6, 10**6), cmap=cmap, vmin=vmin, vmax=vmax, lines=False,
-                         cell=1)
-        img = np.repeat(np.repeat(img, ch, axis=0), cw, axis=1)
-        if highlight is not None:  # in original cells -> pixels
-            r, c, h, w = highlight
-            y0, y1 = np.searchsorted(r_idx, r) * ch, np.searchsorted(r_idx, r + h) * ch - 1
-            x0, x1 = np.searchsorted(c_idx, c) * cw, max(np.searchsorted(c_idx, c + w) * cw - 1, 0)
-            _outline(img, y0, y1, x0, max(x1, x0 + 1))
-        return img
-    rows, cols = arr.shape
-    cell = cell or max(1, min(box[0] // rows, box[1] // cols))
-    lo = float(arr.min()) if vmin is None else vmin
-    hi = float(arr.max()) if vmax is None else vmax
-    norm = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
-    rgb = (colormaps[cmap](np.clip(norm, 0, 1))[..., :3] * 255).astype(np.uint8)
-    img = np.repeat(np.repeat(rgb, cell, axis=0), cell, axis=1)
-    if lines and cell >= 5:
-        img[::cell, :] = 150
-        img[:, ::cell] = 150
-        img[-1, :] = 150
-        img[:, -1] = 150
-    if highlight is not None:
-        r, c, h, w = highlight
-        _outline(img, r * cell, min((r + h) * cell, img.shape[0]) - 1, c * cell, min((c + w) * cell, img.shape[1]) - 1)
-    return img
-
-
-def _outline(img: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> None:
-    """A 2-pixel red rectangle with corners (y0, x0) and (y1, x1), inclusive, drawn in place."""
-    for t in range(2):
-        img[y0 : y1 + 1, [x0 + t, x1 - t]] = (220, 0, 0)
-        img[[y0 + t, y1 - t], x0 : x1 + 1] = (220, 0, 0)
-
-
-_GLYPHS = {  # a 3x5 bitmap font for integers: drawing pixels is much cheaper than Matplotlib text
-    "0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
-    "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001001001001",
-    "8": "111101111101111", "9": "111101111001111", "-": "000000111000000",
-}
-
-
-def _stamp_numbers(region: np.ndarray, numbers: np.ndarray) -> None:
-    """Write each (rounded) integer of ``numbers`` in the middle of its cell of ``region`` (in place)."""
-    rows, cols = numbers.shape
-    ch, cw = region.shape[0] // rows, region.shape[1] // cols
-    zoom = 2 if min(ch, cw) >= 16 else 1
-    for (i, j), v in np.ndenumerate(numbers):
-        text = str(int(round(float(v))))
-        gw = (4 * len(text) - 1) * zoom
-        if gw > cw - 2 or 5 * zoom > ch - 2:
-            continue
-        y0, x0 = i * ch + (ch - 5 * zoom) // 2, j * cw + (cw - gw) // 2
-        dark = region[y0 : y0 + 5 * zoom, x0 : x0 + gw].mean() < 110
-        for k, char in enumerate(text):
-            glyph = np.array([int(b) for b in _GLYPHS[char]], dtype=bool).reshape(5, 3)
-            glyph = np.repeat(np.repeat(glyph, zoom, axis=0), zoom, axis=1)
-            sub = region[y0 : y0 + 5 * zoom, x0 + 4 * k * zoom : x0 + (4 * k + 3) * zoom]
-            sub[glyph] = 255 if dark else 0
-
-
 def compose_panels(panels, *, dpi: int = 70, gap: int = 8, head: int = 14):
-    """Lay out pre-rendered panels on one canvas and wrap it in a figure without axes (fast to redraw).
-
-    ``panels``: list of dicts ``{"image": uint8[h,w,3], "at": (top, left), "title": str, "numbers": array or None}``
-    (``numbers``: integers stamped into the cells with a tiny bitmap font); ``at`` is in canvas pixels and each title
-    takes ``head`` pixels above its panel. Titles are drawn with Pillow; the figure holds one pixel-exact image.
-    """
-    from PIL import Image, ImageDraw
-
-    height = max(p["at"][0] + head + p["image"].shape[0] for p in panels) + gap
-    width = max(p["at"][1] + max(p["image"].shape[1], 6 * len(p.get("title", ""))) for p in panels) + gap
-    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-    for p in panels:
-        top, left = p["at"][0] + head, p["at"][1]
-        h, w = p["image"].shape[:2]
-        canvas[top : top + h, left : left + w] = p["image"]
-        if p.get("numbers") is not None:
-            _stamp_numbers(canvas[top : top + h, left : left + w], as_float64(p["numbers"]))
-    picture = Image.fromarray(canvas)
-    pen = ImageDraw.Draw(picture)
-    for p in panels:
-        pen.text((p["at"][1], p["at"][0] + 1), p.get("title", ""), fill=(0, 0, 0))
-    fig = new_figure(width / dpi, height / dpi, dpi=dpi)
-    fig.add_artist(_PixelCanvas(np.asarray(picture.convert("RGBA"))))
-    return fig
-
-
-class _PixelCanvas(Artist):
-    """A finished ``uint8[H, W, 4]`` picture handed to the renderer as is, at the figure's lower-left corner.
-
-    Same pixels as ``fig.figimage`` but without its resampling pass (a third of a widget update's time)."""
-
-    def __init__(self, rgba: np.ndarray):
-        super().__init__()
-        self._flipped = np.ascontiguousarray(rgba[::-1])  # the renderer's rows run bottom to top
-
-    def get_window_extent(self, renderer=None):
-        h, w = self._flipped.shape[:2]
-        return Bbox([[0, 0], [w, h]])
-
-    def draw(self, renderer):
-        gc = renderer.new_gc()
-        renderer.draw_image(gc, 0, 0, self._flipped)
-        gc.restore()
+    """:func:`seglab.viz.raster.compose` wrapped in a Matplotlib figure of exactly its size (for notebooks)."""
+    return as_figure(compose(panels, gap=gap, head=head), dpi=dpi)
 
 
 def draw_transposed_conv(state: dict, *, dpi: int = 70):
-    """The explorer's picture from its state: input (selected cell), kernel, the cell's footprint in the output,
-    the overlap counts, the result, and ``M^T`` with the selected column outlined."""
+    """:func:`transposed_conv_picture` as a Matplotlib figure."""
+    return as_figure(transposed_conv_picture(state), dpi=dpi)
+
+
+def transposed_conv_picture(state: dict) -> np.ndarray:
+    """The explorer's picture (``uint8[H, W, 3]``) from its state: input (selected cell), kernel, the cell's
+    footprint in the output, the overlap counts, the result, and ``M^T`` with the selected column outlined."""
     n = state["X"].shape[1]
     cell = state["cell"]
     r, c = divmod(cell, n)
@@ -218,13 +106,17 @@ def draw_transposed_conv(state: dict, *, dpi: int = 70):
          "title": f"result {state['Y'].shape[0]}x{state['Y'].shape[1]}"},
         {"image": mt_img, "at": (0, 3 * step), "title": f"M^T {mt.shape[0]}x{mt.shape[1]}, column {cell}"},
     ]
-    return compose_panels(panels, dpi=dpi)
+    return compose(panels)
 
 
 def draw_upsampling(low, up, original, *, title: str = "", dpi: int = 70):
-    """Low-resolution input, its upsampled version, the original and the absolute error, side by side.
+    """:func:`upsampling_picture` as a Matplotlib figure."""
+    return as_figure(upsampling_picture(low, up, original, title=title), dpi=dpi)
 
-    Images are ``float[C,H,W]`` tensors or ``[H,W(,3)]`` arrays in [0, 1]."""
+
+def upsampling_picture(low, up, original, *, title: str = "") -> np.ndarray:
+    """Low-resolution input, its upsampled version, the original and the absolute error, side by side, as
+    ``uint8[H, W, 3]``. Images are ``float[C,H,W]`` tensors or ``[H,W(,3)]`` arrays in [0, 1]."""
     up_np, orig_np = to_numpy_image(up), to_numpy_image(original)
     err = np.abs(up_np - orig_np)
     err = err.mean(axis=2) if err.ndim == 3 else err
@@ -237,7 +129,7 @@ def draw_upsampling(low, up, original, *, title: str = "", dpi: int = 70):
         scale = max(1, round(size * 2 / rgb.shape[0]))  # every panel shown at twice the original's size
         rgb = np.repeat(np.repeat((rgb * 255).astype(np.uint8), scale, axis=0), scale, axis=1)
         panels.append({"image": rgb, "at": (0, k * (2 * size + 12)), "title": name[:34]})
-    return compose_panels(panels, dpi=dpi)
+    return compose(panels)
 
 
 def draw_gallery(images: dict, *, dpi: int = 80, size: float = 1.8):

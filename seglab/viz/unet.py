@@ -10,8 +10,8 @@ from seglab.data.classes import IGNORE_INDEX
 from seglab.utils import to_numpy
 from seglab.viz import colorize, new_figure, to_numpy_image
 
-__all__ = ["levels_from_trace", "levels_from_size_trace", "draw_unet", "grid_lines", "draw_elastic",
-           "draw_weight_map"]
+__all__ = ["levels_from_trace", "levels_from_size_trace", "draw_unet", "unet_picture", "grid_lines", "draw_elastic",
+           "elastic_picture", "draw_weight_map"]
 
 
 def levels_from_trace(records) -> list[dict]:
@@ -84,6 +84,54 @@ def draw_unet(levels: list[dict], title: str = "", failed: str | None = None, sc
     return fig
 
 
+def unet_picture(levels: list[dict], title: str = "", failed: str | None = None, depth: int | None = None,
+                 unit: tuple[int, int] = (88, 64)) -> np.ndarray:
+    """:func:`draw_unet`'s diagram painted in pixels (``uint8[H, W, 3]``): encoder blocks down the left, decoder
+    blocks up the right, skip arrows labelled with the crop, ``failed`` in red underneath. ``unit``: pixels per
+    level step (x, y)."""
+    import textwrap
+
+    from seglab.viz.raster import Sheet
+
+    depth = max((lv["level"] for lv in levels), default=0) if depth is None else depth
+    ux, uy = unit
+    top, left = 40, 16
+    width = left * 2 + (2 * depth + 1) * ux
+    note = textwrap.wrap(failed, max(40, int((width - 2 * left) / 6.8))) if failed else []
+    sheet = Sheet(width, top + (depth + 1) * uy + 14 * len(note) + 12)
+    sheet.text(left, 4, title or "U-Net: red = 2x2 max pool, green = 2x up-conv, grey = copy (and crop)", size=12)
+    colours = {"encoder": (76, 120, 168), "bottom": (114, 183, 178), "decoder": (245, 133, 24)}
+    centre = {}
+    for lv in levels:
+        col = {"encoder": lv["level"], "bottom": depth, "decoder": 2 * depth - lv["level"]}[lv["stage"]]
+        cx, cy = left + (col + 0.5) * ux, top + (lv["level"] + 0.5) * uy
+        centre[lv["name"]] = (cx, cy)
+        bw, bh = 0.38 * ux, 0.32 * uy
+        sheet.rect(cx - bw, cy - bh, cx + bw, cy + bh, fill=colours[lv["stage"]])
+        h, w = lv["size"]
+        sheet.text(cx, cy - 7, f"{lv['channels']} ch", size=10, fill=(255, 255, 255), anchor="mm")
+        sheet.text(cx, cy + 8, f"{h}x{w}", size=11, fill=(255, 255, 255), anchor="mm", bold=True)
+    order = [lv["name"] for lv in levels]
+    for a, b in zip(order, order[1:]):
+        (x0, y0), (x1, y1) = centre[a], centre[b]
+        down = y1 > y0
+        edge = 0.33 * uy
+        sheet.arrow(x0, y0 + edge if down else y0 - edge, x1, y1 - edge if down else y1 + edge,
+                    fill=(228, 87, 86) if down else (84, 162, 75), width=2, head=7)
+    for lv in levels:
+        if lv["stage"] != "decoder" or f"enc{lv['level']}" not in centre:
+            continue
+        (x0, y0), (x1, _) = centre[f"enc{lv['level']}"], centre[lv["name"]]
+        y = y0 - 0.32 * uy - 3
+        sheet.arrow(x0 + 0.38 * ux, y, x1 - 0.38 * ux, y, fill=(128, 128, 128), width=1, head=6)
+        label = f"copy, crop {lv['crop']} px/side" if lv.get("crop") else (
+            f"copy, pad up-map {lv['pad']} px" if lv.get("pad") else "copy")
+        sheet.text((x0 + x1) / 2, y - 2, label, size=10, fill=(90, 90, 90), anchor="mb")
+    if note:
+        sheet.text(left, top + (depth + 1) * uy + 4, "\n".join(note), size=11, fill=(187, 0, 0))
+    return sheet.array()
+
+
 def _quiver(ax, displacement: np.ndarray, step: int) -> None:
     h, w = displacement.shape[-2:]
     ys, xs = np.mgrid[step // 2:h:step, step // 2:w:step]
@@ -102,6 +150,12 @@ def grid_lines(height: int, width: int, step: int = 8) -> np.ndarray:
     return lines
 
 
+def _elastic_panels(image, mask, warped_image, warped_mask, warped_grid):
+    return [(to_numpy_image(image), "image"), (colorize(mask), "mask"),
+            (to_numpy_image(warped_image), "warped image"), (colorize(warped_mask), "warped mask (nearest)"),
+            (1 - to_numpy(warped_grid), "displacement field")]
+
+
 def draw_elastic(image, mask, warped_image, warped_mask, displacement, warped_grid, step: int = 8,
                  scale: float = 2.3):
     """Five panels: image, mask, warped image, warped mask, displacement field (arrows over the warped grid).
@@ -112,15 +166,34 @@ def draw_elastic(image, mask, warped_image, warped_mask, displacement, warped_gr
     disp = to_numpy(displacement).astype(np.float64)
     fig = new_figure(5 * scale, scale * 1.15)
     axes = fig.subplots(1, 5)
-    panels = [(to_numpy_image(image), "image"), (colorize(mask), "mask"),
-              (to_numpy_image(warped_image), "warped image"), (colorize(warped_mask), "warped mask (nearest)"),
-              (1 - to_numpy(warped_grid), "displacement field")]
-    for ax, (panel, title) in zip(axes, panels):
+    for ax, (panel, title) in zip(axes, _elastic_panels(image, mask, warped_image, warped_mask, warped_grid)):
         ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, interpolation="nearest", vmin=0, vmax=1)
         ax.set_title(title, fontsize=8)
         ax.set_xticks([]), ax.set_yticks([])
     _quiver(axes[4], disp, step)
     return fig
+
+
+def elastic_picture(image, mask, warped_image, warped_mask, displacement, warped_grid, step: int = 8,
+                    scale: int = 2) -> np.ndarray:
+    """:func:`draw_elastic`'s panels painted in pixels (``uint8[H, W, 3]``, images enlarged ``scale`` times), in two
+    rows: image, warped image, displacement field (the warped grid lines, every ``step`` pixels, and red arrows
+    every ``2 * step`` pixels: where each output pixel reads from); mask, warped mask."""
+    from seglab.viz.raster import RED, tile
+
+    panels = _elastic_panels(image, mask, warped_image, warped_mask, warped_grid)
+    order = [panels[0], panels[2], panels[4], panels[1], panels[3]]
+    sheet, places = tile(order, cols=3, scale=scale, title_size=11)
+    disp = to_numpy(displacement).astype(np.float64)
+    h, w = disp.shape[-2:]
+    x0, y0 = places[2]
+    arrows = 2 * step  # every other grid line: fewer, readable arrows
+    ys, xs = np.mgrid[arrows // 2:h:arrows, arrows // 2:w:arrows]
+    for y, x in zip(ys.ravel(), xs.ravel()):
+        dy, dx = disp[0, y, x], disp[1, y, x]
+        sheet.arrow(x0 + (x + 0.5) * scale, y0 + (y + 0.5) * scale, x0 + (x + dx + 0.5) * scale,
+                    y0 + (y + dy + 0.5) * scale, fill=RED, width=1, head=5)
+    return sheet.array()
 
 
 def draw_weight_map(image, instance_mask, weights, scale: float = 2.6):

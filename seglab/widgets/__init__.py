@@ -1,8 +1,13 @@
 """Slider-driven explorers, one builder per idea.
 
 Every builder returns a widget (it never displays itself) with two attributes that tests use:
-``controls`` (name -> ipywidgets control) and ``state`` (what it last rendered: arrays, numbers, the figure).
-Builders resolve lazily, so ``from seglab import widgets`` is cheap.
+``controls`` (name -> ipywidgets control) and ``state`` (what it last rendered: the arrays it drew, the picture as
+``state["picture"]`` (``uint8[H, W, 3]``), and for the explorers of an op ``state["pytorch"]``, the PyTorch call
+that reproduces what is drawn, also shown under the picture). Pictures are painted in pixels by ``seglab.viz``
+(``seglab.viz.raster``): an update takes milliseconds, not a Matplotlib figure's 100+. A setting the explorer
+refuses keeps the last picture on screen with the reason beside it. ``fcn_fusion_explorer()`` and
+``mask_rcnn_explorer()`` default to the suite's shipped trained weights. Builders resolve lazily, so
+``from seglab import widgets`` is cheap.
 """
 
 from __future__ import annotations

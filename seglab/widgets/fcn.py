@@ -10,8 +10,8 @@ import torch
 
 from seglab.data.classes import IGNORE_INDEX
 from seglab.models.fcn import FCN, STREAMS, fcn_stream_scores
-from seglab.viz.fcn import fusion_figure
-from seglab.widgets.base import Explorer
+from seglab.viz.fcn import fusion_picture
+from seglab.widgets.base import Explorer, shipped_models
 
 __all__ = ["fcn_fusion_explorer", "FusionExplorer"]
 
@@ -20,12 +20,23 @@ class FusionExplorer(Explorer):
     """Pick an image, a model and the streams to fuse (32s, +pool4, +pool3).
 
     The FCN decoder is linear (bias-free upsampling, fusion by summation), so a model's logits are exactly the sum
-    of its streams decoded alone; leaving a stream out shows what the model predicts without it. ``state`` holds
-    ``index``, ``model``, ``streams`` (the fused ones), ``pred`` (``int64[H,W]``), ``errors`` (``bool[H,W]``),
-    ``pixel_accuracy`` and ``stream_means`` (mean absolute upsampled score per stream).
+    of its streams decoded alone; leaving a stream out shows what the model predicts without it. Each model runs
+    once per image (cached), so the stream checkboxes only redraw. ``state`` holds ``index``, ``model``,
+    ``streams`` (the fused ones), ``pred`` (``int64[H,W]``), ``errors`` (``bool[H,W]``), ``pixel_accuracy``,
+    ``stream_scores`` (name -> ``float32[K,H,W]``) and ``stream_means`` (mean absolute upsampled score per stream).
+    Without ``models`` it shows the shipped FCN-32s/16s/8s (untrained ones, with a notice, when those are missing).
     """
 
-    def __init__(self, models: Mapping[str, FCN], dataset):
+    def __init__(self, models: Mapping[str, FCN] | FCN | None = None, dataset=None, *, weights_dir=None):
+        notice = ""
+        if models is None:  # the suite's shipped weights (an untrained model of the same recipe if missing)
+            variants = ("32s", "16s", "8s")
+            loaded, notice = shipped_models([f"fcn{v}" for v in variants], weights_dir)
+            models = {f"FCN-{v}": m for v, m in zip(variants, loaded)}
+        if dataset is None:
+            from seglab.data import SceneDataset
+
+            dataset = SceneDataset(split="val")
         if isinstance(models, FCN):
             models = {f"FCN-{models.variant}": models}
         if not isinstance(models, Mapping) or not models:
@@ -45,7 +56,8 @@ class FusionExplorer(Explorer):
                for s in STREAMS},
         }
         super().__init__(controls, title="FCN skip fusion: what each stream adds",
-                         layout_rows=[["image", "model"], [f"fuse_{s}" for s in STREAMS]])
+                         layout_rows=[["image", "model"], [f"fuse_{s}" for s in STREAMS]],
+                         notice=notice)
 
     def _streams(self, name: str, index: int):
         key = (name, index)
@@ -58,7 +70,7 @@ class FusionExplorer(Explorer):
             with torch.no_grad():
                 scores = fcn_stream_scores(model, image[None].to(param.device, param.dtype))
             model.train(was_training)
-            self._cache[key] = (image, target, {k: v[0].cpu() for k, v in scores.items()})
+            self._cache[key] = (image, np.asarray(target), {k: v[0].cpu().numpy() for k, v in scores.items()})
         return self._cache[key]
 
     def render(self, values):
@@ -72,23 +84,31 @@ class FusionExplorer(Explorer):
             raise ValueError(f"{name} (FCN-{model.variant}) has no {', '.join(missing)} stream; "
                              f"it fuses only {', '.join(model.streams)}")
         image, target, scores = self._streams(name, index)
-        fused = sum(scores[s] for s in selected)
+        fused = sum(scores[s] for s in selected)  # NumPy: the cached scores of one image are small
         pred = fused.argmax(0)
-        target_t = torch.as_tensor(target)
-        valid = target_t != IGNORE_INDEX
-        errors = (pred != target_t) & valid
-        accuracy = float(1 - errors.sum() / valid.sum().clamp(min=1))
-        fig = fusion_figure(image, target_t, scores, selected, pred, model_name=name)
+        valid = target != IGNORE_INDEX
+        errors = (pred != target) & valid
+        accuracy = float(1 - errors.sum() / max(valid.sum(), 1))
+        picture = fusion_picture(image, target, scores, selected, pred, model_name=name)
         state = {
-            "index": index, "model": name, "streams": selected, "pred": pred.numpy(), "errors": errors.numpy(),
-            "pixel_accuracy": accuracy,
-            "stream_means": {s: float(np.abs(v.numpy()).mean()) for s, v in scores.items()},
+            "index": index, "model": name, "streams": selected, "pred": pred, "errors": errors,
+            "pixel_accuracy": accuracy, "stream_scores": scores,
+            "stream_means": {s: float(np.abs(v).mean()) for s, v in scores.items()},
             "message": f"pixel accuracy {accuracy:.3f} with {' + '.join(selected)}",
+            "pytorch": ("import torch\nfrom seglab.models.fcn import fcn_stream_scores\n"
+                        "with torch.no_grad():  # model: the " + name + f" shown; image = dataset[{index}][0]\n"
+                        "    scores = fcn_stream_scores(model.eval(), image[None])"
+                        "  # stream name -> [1, K, H, W] upsampled scores\n"
+                        f"pred = ({' + '.join(f'scores[{s!r}]' for s in selected)})[0].argmax(0)"
+                        f"  # the fused prediction drawn, shape {tuple(pred.shape)}"),
         }
-        return fig, state
+        return picture, state
 
 
-def fcn_fusion_explorer(models, dataset) -> FusionExplorer:
+def fcn_fusion_explorer(models=None, dataset=None, *, weights_dir=None) -> FusionExplorer:
     """Explore FCN skip fusion: ``models`` is a dict name -> trained :class:`~seglab.models.FCN` (or one FCN),
-    ``dataset`` yields ``(image float[3,H,W], mask int64[H,W])`` (e.g. ``SceneDataset(split="val")``)."""
-    return FusionExplorer(models, dataset)
+    ``dataset`` yields ``(image float[3,H,W], mask int64[H,W])``.
+
+    Without ``models``, the suite's shipped FCN-32s, FCN-16s and FCN-8s (``load_pretrained("fcn32s")`` ...);
+    without ``dataset``, the validation scenes (``SceneDataset(split="val")``)."""
+    return FusionExplorer(models, dataset, weights_dir=weights_dir)

@@ -6,8 +6,8 @@ import ipywidgets as W
 
 from seglab.data.perturb import OPERATIONS, perturb_segment
 from seglab.metrics.panoptic import match_segments, matches_at_threshold, panoptic_quality
-from seglab.viz.panoptic import show_panoptic_match
-from seglab.widgets.base import Explorer
+from seglab.viz.panoptic import panoptic_match_picture
+from seglab.widgets.base import Explorer, float_slider, int_slider
 
 __all__ = ["panoptic_explorer", "PanopticExplorer"]
 
@@ -51,19 +51,18 @@ class PanopticExplorer(Explorer):
             raise ValueError("dataset is empty")
         if predictions is not None and len(predictions) != len(dataset):
             raise ValueError(f"predictions has {len(predictions)} items but dataset has {len(dataset)}")
-        self.dataset, self.predictions, self._busy = dataset, predictions, False
+        self.dataset, self.predictions, self._items = dataset, predictions, {}
         from seglab.data.classes import CATEGORIES
 
         self.categories = CATEGORIES
         self.names = {c["id"]: c["name"] for c in CATEGORIES}
         controls = {
-            "index": W.IntSlider(value=0, min=0, max=len(dataset) - 1, description="image", continuous_update=False),
+            "index": int_slider("image", 0, 0, len(dataset) - 1),
             "segment": W.Dropdown(description="segment"),
             "operation": W.Dropdown(options=OPERATIONS, value="none", description="edit"),
-            "amount": W.IntSlider(value=2, min=0, max=12, description="pixels", continuous_update=False),
+            "amount": int_slider("pixels", 2, 0, 12),
             "other": W.Dropdown(description="other"),
-            "threshold": W.FloatSlider(value=0.5, min=0.05, max=0.95, step=0.05, continuous_update=False,
-                                       description="aside: IoU >", style={"description_width": "initial"}),
+            "threshold": float_slider("aside: IoU >", 0.5, 0.05, 0.95, 0.05),
         }
         self._controls = controls
         self._fill_segments(0)
@@ -72,6 +71,14 @@ class PanopticExplorer(Explorer):
                          layout_rows=[["index", "segment", "operation"], ["amount", "other", "threshold"]])
 
     def _item(self, index: int):
+        """(image, gt, pred) of image ``index``, read once (a small cache: the edits redraw without reading files)."""
+        if index not in self._items:
+            self._items[index] = self._read(index)
+            while len(self._items) > 32:
+                self._items.pop(next(iter(self._items)))
+        return self._items[index]
+
+    def _read(self, index: int):
         image, target = self.dataset[index]
         gt = (target["id_map"], target["segments_info"])
         pred = gt if self.predictions is None else self.predictions[index]
@@ -79,26 +86,20 @@ class PanopticExplorer(Explorer):
         return image, gt, pred
 
     def _fill_segments(self, index: int) -> None:
+        """The segment menus list the predicted segments of image ``index``; a thing is selected first."""
         _, _, pred = self._item(index)
         options = [(f"{s['id']} ({self.names.get(s['category_id'], s['category_id'])})", s["id"]) for s in pred[1]]
         options = options or [("(no segment)", -1)]
-        self._busy = True
-        try:
-            for name in ("segment", "other"):
-                self._controls[name].options = options
-            thing_ids = {c["id"] for c in self.categories if c["isthing"]}
-            things = [s["id"] for s in pred[1] if s["category_id"] in thing_ids]
-            self._controls["segment"].value = things[0] if things else options[0][1]
-            self._controls["other"].value = options[-1][1]
-        finally:
-            self._busy = False
+        for name in ("segment", "other"):
+            self._controls[name].options = options
+        thing_ids = {c["id"] for c in self.categories if c["isthing"]}
+        things = [s["id"] for s in pred[1] if s["category_id"] in thing_ids]
+        self._controls["segment"].value = things[0] if things else options[0][1]
+        self._controls["other"].value = options[-1][1]
 
-    def _on_change(self, change) -> None:
-        if self._busy:
-            return
+    def on_control(self, change) -> None:
         if change.owner is self.controls["index"]:
             self._fill_segments(change.new)
-        self.refresh()
 
     def render(self, values):
         image, gt, pred = self._item(values["index"])
@@ -107,8 +108,11 @@ class PanopticExplorer(Explorer):
         match = match_segments(*gt, *pred, self.categories)
         result = panoptic_quality([gt], [pred], self.categories)
         aside = matches_at_threshold(match["pairs"], values["threshold"])
-        table = _table(result, match, aside, values["threshold"], self.names)
-        fig = show_panoptic_match(image, gt, pred, match, highlight=values["segment"], table=table)
+        edit = (f"edit: {values['operation']} {values['amount']} px on segment {values['segment']}"
+                + (f" and {values['other']}" if values["operation"] == "merge with" else "")
+                if values["operation"] != "none" else f"edit: none (pixels {values['amount']} unused)")
+        table = edit + "\n\n" + _table(result, match, aside, values["threshold"], self.names)
+        picture = panoptic_match_picture(image, gt, pred, match, highlight=values["segment"], table=table)
         a = result["All"]
         note = ""
         if aside["gt_with_several"] or aside["pred_with_several"]:
@@ -121,7 +125,7 @@ class PanopticExplorer(Explorer):
                  "message": f"All: PQ {a['pq']:.3f}, SQ {a['sq']:.3f}, RQ {a['rq']:.3f} (PQ = SQ x RQ per class; "
                             "All averages each over the classes)"
                             + note}
-        return fig, state
+        return picture, state
 
 
 def panoptic_explorer(dataset=None, predictions=None) -> PanopticExplorer:

@@ -6,8 +6,8 @@ import ipywidgets as W
 import torch
 
 from seglab.ops import roi_align, roi_align_sampling_grid, roi_pool, roi_pool_bins
-from seglab.viz.roi import draw_instances, draw_roi_pooling
-from seglab.widgets.base import Explorer
+from seglab.viz.roi import instances_picture, roi_pooling_picture
+from seglab.widgets.base import Explorer, float_slider, int_slider, shipped_models
 
 __all__ = ["roi_align_explorer", "mask_rcnn_explorer", "RoIAlignExplorer", "MaskRCNNExplorer", "default_features"]
 
@@ -24,20 +24,34 @@ def default_features(size: int = 16) -> torch.Tensor:
 
 
 def _float(name, value, lo, hi):
-    return W.FloatSlider(value=value, min=lo, max=hi, step=0.1, description=name, continuous_update=True,
-                         style={"description_width": "initial"}, layout=W.Layout(width="230px"))
+    return float_slider(name, value, lo, hi, 0.1)
+
+
+def _pytorch_roi_line(features_source: str, box, size: int, scale: float, sr: int, aligned: bool, shape) -> str:
+    x1, y1, x2, y2 = box
+    return (f"import torch, torchvision\n{features_source}\n"
+            f"boxes = torch.tensor([[0, {x1!r}, {y1!r}, {x2!r}, {y2!r}]], dtype=torch.float64)"
+            "  # (batch index, x1, y1, x2, y2) in input pixels\n"
+            f"out = torchvision.ops.roi_align(x, boxes, output_size={size}, spatial_scale={scale!r}, "
+            f"sampling_ratio={sr}, aligned={aligned})  # shape {tuple(shape)}\n"
+            f"pooled = torchvision.ops.roi_pool(x, boxes, output_size={size}, spatial_scale={scale!r})"
+            f"  # shape {tuple(shape)}")
 
 
 class RoIAlignExplorer(Explorer):
     """Box corners (input-image pixels), output size, sampling ratio (0 = adaptive), aligned and spatial scale.
 
-    ``state``: ``align`` / ``pool`` (the pooled ``[PH, PW]`` maps), ``max_abs_diff`` / ``max_abs_diff_pool``
-    (against ``torchvision.ops.roi_align`` / ``roi_pool``), ``grid`` (the sample points), ``pool_rows`` /
-    ``pool_cols`` (RoIPool's cells) and ``misalignment_px`` (how far RoIPool's cells stray from the RoI's exact bin
-    edges, in input-image pixels).
+    The corners are linked: moving ``x1`` past ``x2`` pushes ``x2`` along (and so on), so the box always has
+    ``x2 >= x1`` and ``y2 >= y1``. ``state``: ``align`` / ``pool`` (the pooled ``[PH, PW]`` maps), ``box`` (the
+    corners drawn), ``max_abs_diff`` / ``max_abs_diff_pool`` (against ``torchvision.ops.roi_align`` /
+    ``roi_pool``), ``grid`` (the sample points), ``pool_rows`` / ``pool_cols`` (RoIPool's cells),
+    ``misalignment_px`` (how far RoIPool's cells stray from the RoI's exact bin edges, in input-image pixels) and
+    ``pytorch`` (the torchvision call that gives ``align`` and ``pool``; it expects ``features`` for a map you
+    passed in).
     """
 
     def __init__(self, features=None, box=(13.0, 9.0, 45.0, 38.0)):
+        self._default_features = features is None
         fmap = default_features() if features is None else torch.as_tensor(features, dtype=torch.float64)
         if fmap.dim() == 3:
             fmap = fmap[0]
@@ -49,9 +63,8 @@ class RoIAlignExplorer(Explorer):
         controls = {
             "x1": _float("x1", box[0], -8.0, extent), "y1": _float("y1", box[1], -8.0, extent),
             "x2": _float("x2", box[2], -8.0, extent), "y2": _float("y2", box[3], -8.0, extent),
-            "output_size": W.IntSlider(value=2, min=1, max=7, description="output_size"),
-            "sampling_ratio": W.IntSlider(value=2, min=0, max=4, description="sampling_ratio (0 = adaptive)",
-                                          style={"description_width": "initial"}),
+            "output_size": int_slider("output_size", 2, 1, 7),
+            "sampling_ratio": int_slider("sampling_ratio (0 = adaptive)", 2, 0, 4, "280px"),
             "aligned": W.Checkbox(value=False, description="aligned"),
             "spatial_scale": W.SelectionSlider(options=SCALES, value=0.25, description="spatial_scale"),
         }
@@ -59,13 +72,22 @@ class RoIAlignExplorer(Explorer):
                          layout_rows=[["x1", "y1", "x2", "y2"], ["output_size", "sampling_ratio", "aligned",
                                                                  "spatial_scale"]])
 
+    def on_control(self, change) -> None:
+        """Keep x2 >= x1 and y2 >= y1: the moved corner pushes the other one along."""
+        c = self.controls
+        for lo, hi in (("x1", "x2"), ("y1", "y2")):
+            if change.owner is c[lo] and c[lo].value > c[hi].value:
+                c[hi].value = c[lo].value
+            elif change.owner is c[hi] and c[hi].value < c[lo].value:
+                c[lo].value = c[hi].value
+
     def render(self, values):
         import torchvision.ops as tvo
 
-        x1, y1, x2, y2 = (values[k] for k in ("x1", "y1", "x2", "y2"))
+        x1, y1, x2, y2 = (round(float(values[k]), 3) for k in ("x1", "y1", "x2", "y2"))
         if x2 < x1 or y2 < y1:
             raise ValueError(f"the box needs x2 >= x1 and y2 >= y1 (got x1={x1}, x2={x2}, y1={y1}, y2={y2})")
-        size, scale, aligned = values["output_size"], values["spatial_scale"], values["aligned"]
+        size, scale, aligned = values["output_size"], values["spatial_scale"], bool(values["aligned"])
         sr = values["sampling_ratio"] if values["sampling_ratio"] > 0 else -1
         box = torch.tensor([x1, y1, x2, y2], dtype=torch.float64)
         fmap = self.features[None, None]
@@ -79,17 +101,25 @@ class RoIAlignExplorer(Explorer):
         rows, cols = roi_pool_bins(box, size, scale, h, w)
         offset = 0.5 if aligned else 0.0
         fbox = box * scale - offset
-        exact_y = torch.linspace(float(box[1]) * scale, float(box[3]) * scale, size + 1)
-        exact_x = torch.linspace(float(box[0]) * scale, float(box[2]) * scale, size + 1)
+        exact_y = torch.linspace(y1 * scale, y2 * scale, size + 1)
+        exact_x = torch.linspace(x1 * scale, x2 * scale, size + 1)
         stray = max(float((rows[:, 0] - exact_y[:-1]).abs().max()), float((cols[:, 0] - exact_x[:-1]).abs().max()))
-        fig = draw_roi_pooling(self.features, fbox, grid, rows, cols, align, pool)
+        picture = roi_pooling_picture(self.features, fbox, grid, rows, cols, align, pool)
         ok = "&#10004;" if diff < 1e-10 and diff_pool < 1e-10 else "&#10008;"
         message = (f"{ok} seglab = torchvision (max |diff| RoIAlign {diff:.1e}, RoIPool {diff_pool:.1e}); "
                    f"grid {grid.grid[0]}x{grid.grid[1]} samples per bin; RoIPool's cell edges stray up to "
                    f"{stray / scale:.1f} input pixels from the exact bin edges")
-        state = {"align": align, "pool": pool, "max_abs_diff": diff, "max_abs_diff_pool": diff_pool, "grid": grid,
-                 "pool_rows": rows, "pool_cols": cols, "misalignment_px": stray / scale, "message": message}
-        return fig, state
+        source = ("from seglab.widgets.roi import default_features\n"
+                  "x = default_features()[None, None]  # float64[1, 1, 16, 16]: the map drawn"
+                  if self._default_features else
+                  "x = torch.as_tensor(features, dtype=torch.float64)[None, None]  # the [H, W] map you passed")
+        code = _pytorch_roi_line(source, (x1, y1, x2, y2), size, scale, sr, aligned, (1, 1, size, size))
+        state = {"align": align, "pool": pool, "box": (x1, y1, x2, y2), "max_abs_diff": diff,
+                 "max_abs_diff_pool": diff_pool, "grid": grid, "pool_rows": rows, "pool_cols": cols,
+                 "misalignment_px": stray / scale, "message": message, "pytorch": code,
+                 "pytorch_note": "the same numbers from torchvision (<code>out</code> = RoIAlign output, "
+                                 "<code>pooled</code> = RoIPool output):"}
+        return picture, state
 
 
 def roi_align_explorer(features=None) -> RoIAlignExplorer:
@@ -98,9 +128,21 @@ def roi_align_explorer(features=None) -> RoIAlignExplorer:
 
 
 class MaskRCNNExplorer(Explorer):
-    """Image index and score threshold for a trained Mask R-CNN on an instance dataset: boxes, classes, masks."""
+    """Image index and score threshold for a trained Mask R-CNN on an instance dataset: boxes, classes, masks.
 
-    def __init__(self, model, dataset, class_names=None, score_threshold: float = 0.5):
+    The model runs once per image (its outputs are cached), so the threshold slider only redraws. Without a model,
+    the suite's shipped ``mask_rcnn`` weights are used (:func:`seglab.models.load_pretrained`); when they are
+    missing, an untrained model of the same recipe is shown with a message saying so.
+    """
+
+    def __init__(self, model=None, dataset=None, class_names=None, score_threshold: float = 0.5, weights_dir=None):
+        notice = ""
+        if model is None:
+            (model,), notice = shipped_models(["mask_rcnn"], weights_dir)
+        if dataset is None:
+            from seglab.data import SceneDataset
+
+            dataset = SceneDataset(split="val", task="instance")
         if len(dataset) == 0:
             raise ValueError("dataset is empty: mask_rcnn_explorer needs at least one (image, target) item")
         self.model, self.dataset, self._cache = model, dataset, {}
@@ -110,12 +152,10 @@ class MaskRCNNExplorer(Explorer):
             class_names = ["background", *(CLASS_NAMES[k] for k in THING_CLASSES)]
         self.class_names = class_names
         controls = {
-            "image": W.IntSlider(value=0, min=0, max=len(dataset) - 1, description="image", continuous_update=False),
-            "score_threshold": W.FloatSlider(value=score_threshold, min=0.0, max=1.0, step=0.05,
-                                             description="score threshold", continuous_update=False,
-                                             style={"description_width": "initial"}),
+            "image": int_slider("image", 0, 0, len(dataset) - 1, continuous_update=False),
+            "score_threshold": float_slider("score threshold", score_threshold, 0.0, 1.0, 0.05),
         }
-        super().__init__(controls, title="Mask R-CNN predictions")
+        super().__init__(controls, title="Mask R-CNN predictions", notice=notice)
 
     def _predict(self, index):
         if index not in self._cache:
@@ -126,18 +166,28 @@ class MaskRCNNExplorer(Explorer):
         return self._cache[index]
 
     def render(self, values):
-        image, target, out = self._predict(values["image"])
-        thr = values["score_threshold"]
-        fig = draw_instances([image], [out], targets=[target], score_threshold=thr, class_names=self.class_names)
+        image, target, out = self._predict(int(values["image"]))
+        thr = float(values["score_threshold"])
+        picture, kept = instances_picture(image, out, target=target, score_threshold=thr,
+                                          class_names=self.class_names)
         keep = out["scores"] >= thr
-        state = {"num_detections": int(len(out["scores"])), "kept": int(keep.sum()),
+        state = {"image": image, "output": out, "target": target,
+                 "num_detections": int(len(out["scores"])), "kept": int(keep.sum()),
                  "labels": out["labels"][keep].tolist(), "scores": out["scores"][keep].tolist(),
-                 "num_targets": int(len(target["labels"])),
+                 "boxes": out["boxes"][keep], "num_targets": int(len(target["labels"])),
                  "message": f"{int(keep.sum())} of {len(out['scores'])} detections have score >= {thr:.2f}; "
-                            f"{len(target['labels'])} ground-truth instances"}
-        return fig, state
+                            f"{len(target['labels'])} ground-truth instances",
+                 "pytorch": ("from seglab.models.maskrcnn import detect\n"
+                             "out = detect(model, [image])[0]"
+                             f"  # model: the one shown; image = dataset[{values['image']}][0]\n"
+                             f"keep = out['scores'] >= {thr!r}  # the {int(keep.sum())} detections drawn: "
+                             "out['boxes'][keep], out['labels'][keep], out['masks'][keep]")}
+        return picture, state
 
 
-def mask_rcnn_explorer(model, dataset) -> MaskRCNNExplorer:
-    """Browse a Mask R-CNN's predictions (boxes, classes, masks) on ``dataset`` with a score threshold."""
-    return MaskRCNNExplorer(model, dataset)
+def mask_rcnn_explorer(model=None, dataset=None, *, weights_dir=None) -> MaskRCNNExplorer:
+    """Browse a Mask R-CNN's predictions (boxes, classes, masks) on ``dataset`` with a score threshold.
+
+    ``model`` defaults to the suite's shipped trained weights (``load_pretrained("mask_rcnn")``), ``dataset`` to
+    the validation scenes (``SceneDataset(split="val", task="instance")``)."""
+    return MaskRCNNExplorer(model, dataset, weights_dir=weights_dir)

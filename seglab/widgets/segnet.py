@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from seglab.ops import max_pool2d_with_indices_naive, max_unpool2d_naive, overlap_count
-from seglab.viz.segnet import draw_unpooling
+from seglab.viz.segnet import unpooling_picture
 from seglab.widgets.base import Explorer, int_slider
 
 __all__ = ["unpool_explorer", "UnpoolExplorer", "PATTERNS", "make_pattern", "SMOOTHING_KERNEL"]
@@ -82,11 +82,22 @@ class UnpoolExplorer(Explorer):
             notes.append("overlapping windows chose the same pixel: indices repeat")
         if values["densify"]:
             notes.append("densified map: a fixed 3x3 smoothing stands in for SegNet's trained convolutions")
+        code = ("import torch\nimport torch.nn.functional as F\nfrom seglab.widgets.segnet import make_pattern\n"
+                f"x = make_pattern({values['pattern']!r}, {size}, seed={values['seed']})[None, None]"
+                f"  # float64[1, 1, {size}, {size}]: the input drawn\n"
+                f"pooled, indices = F.max_pool2d(x, kernel_size={k}, stride={s}, return_indices=True)"
+                f"  # shape {tuple(pooled[None].shape)}\n"
+                f"sparse = F.max_unpool2d(pooled, indices, kernel_size={k}, stride={s}, output_size=({size}, {size}))"
+                f"  # shape (1, 1, {size}, {size})")
+        if values["densify"]:
+            code += ("\nsmooth = torch.tensor([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]], dtype=torch.float64) / 16\n"
+                     f"dense = F.conv2d(sparse, smooth[None, None], padding=1)  # shape (1, 1, {size}, {size})")
         state = {"x": x, "pooled": pooled[0], "indices": indices[0], "sparse": sparse[0], "dense": dense,
-                 "uncovered": int((~covered).sum()), "distinct": distinct, "message": "<br>".join(notes)}
-        fig = draw_unpooling(x, pooled[0], indices[0], sparse[0], dense,
-                             dense_title="densified (fixed 3x3 smoothing)")
-        return fig, state
+                 "uncovered": int((~covered).sum()), "distinct": distinct, "message": "<br>".join(notes),
+                 "pytorch": code}
+        picture = unpooling_picture(x, pooled[0], indices[0], sparse[0], dense,
+                                    dense_title="densified (fixed 3x3 smoothing)")
+        return picture, state
 
 
 def unpool_explorer(**initial) -> UnpoolExplorer:

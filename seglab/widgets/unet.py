@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipywidgets as W
+import numpy as np
 import torch
 
-from seglab.widgets.base import Explorer
+from seglab.widgets.base import Explorer, float_slider, int_slider
 
 __all__ = ["elastic_explorer", "unet_size_explorer", "ElasticExplorer", "UNetSizeExplorer", "default_scene"]
 
@@ -27,31 +28,41 @@ class ElasticExplorer(Explorer):
             mask = default_mask if mask is None else mask
         if mask is None:
             mask = torch.zeros(image.shape[-2:], dtype=torch.int64)
+        from seglab.viz.unet import grid_lines
+
         self.scene_image, self.scene_mask = image, mask
+        h, w = (int(n) for n in image.shape[-2:])
+        self._step = max(h // 16, 2)
+        self._grid_lines = torch.from_numpy(grid_lines(h, w, self._step))
+        self._labels = set(np.unique(np.asarray(mask)).tolist())
         controls = {
-            "std": W.FloatSlider(value=6.0, min=0.0, max=20.0, step=0.5, description="std (px)",
-                                 continuous_update=False),
-            "grid": W.IntSlider(value=3, min=2, max=8, description="grid", continuous_update=False),
-            "seed": W.IntSlider(value=0, min=0, max=50, description="seed", continuous_update=False),
+            "std": float_slider("std (px)", 6.0, 0.0, 20.0, 0.5),
+            "grid": int_slider("grid", 3, 2, 8),
+            "seed": int_slider("seed", 0, 0, 50),
         }
         super().__init__(controls, title="Elastic deformation (U-Net, section 3.1)")
 
     def render(self, values):
         from seglab.data.elastic import elastic_displacement, warp
-        from seglab.viz.unet import draw_elastic, grid_lines
+        from seglab.viz.unet import elastic_picture
 
         h, w = (int(n) for n in self.scene_image.shape[-2:])
-        step = max(h // 16, 2)
-        field = elastic_displacement(h, w, values["std"], values["grid"], values["seed"])
+        std, grid, seed = float(values["std"]), int(values["grid"]), int(values["seed"])
+        field = elastic_displacement(h, w, std, grid, seed)
         image, mask = warp(self.scene_image, self.scene_mask, field)
-        warped_grid, _ = warp(torch.from_numpy(grid_lines(h, w, step)), None, field)
-        fig = draw_elastic(self.scene_image, self.scene_mask, image, mask, field, warped_grid, step=step)
-        kept = set(mask.unique().tolist()) <= set(self.scene_mask.unique().tolist())
-        magnitude = field.norm(dim=0)
+        warped_grid, _ = warp(self._grid_lines, None, field)
+        picture = elastic_picture(self.scene_image, self.scene_mask, image, mask, field, warped_grid, step=self._step)
+        kept = set(np.unique(mask.numpy()).tolist()) <= self._labels
+        magnitude = np.hypot(*field.numpy())
+        code = ("from seglab.data.elastic import elastic_displacement, warp\n"
+                f"field = elastic_displacement({h}, {w}, std={std!r}, grid={grid}, seed={seed})"
+                f"  # (dy, dx) per pixel, shape (2, {h}, {w})\n"
+                "warped_image, warped_mask = warp(image, mask, field)  # image [3, H, W], mask [H, W]: the scene shown")
         state = {"image": image, "mask": mask, "displacement": field, "labels_kept": kept,
-                 "max_displacement": float(magnitude.max()),
+                 "max_displacement": float(magnitude.max()), "pytorch": code,
+                 "pytorch_note": "the same warp in code (<code>image</code>, <code>mask</code>: the scene shown)",
                  "message": f"largest shift {float(magnitude.max()):.1f} px; mask labels stay labels: {kept}"}
-        return fig, state
+        return picture, state
 
 
 def elastic_explorer(image=None, mask=None) -> ElasticExplorer:
@@ -66,8 +77,8 @@ class UNetSizeExplorer(Explorer):
 
     def __init__(self):
         controls = {
-            "input_size": W.IntSlider(value=572, min=16, max=700, description="input size", continuous_update=False),
-            "depth": W.IntSlider(value=4, min=1, max=5, description="depth", continuous_update=False),
+            "input_size": int_slider("input size", 572, 16, 700, "300px"),
+            "depth": int_slider("depth", 4, 1, 5),
             "padding": W.ToggleButtons(options=["valid", "same"], value="valid", description="padding"),
         }
         super().__init__(controls, title="U-Net sizes: which inputs fit, and where the skips are cropped",
@@ -75,23 +86,29 @@ class UNetSizeExplorer(Explorer):
 
     def render(self, values):
         from seglab.models.unet import unet_output_size, unet_size_trace, unet_size_trace_partial
-        from seglab.viz.unet import draw_unet, levels_from_size_trace
+        from seglab.viz.unet import levels_from_size_trace, unet_picture
 
         size, depth, padding = values["input_size"], values["depth"], values["padding"]
+        code = (f"from seglab.models.unet import unet_output_size, unet_size_trace\n"
+                f"output_size = unet_output_size({size}, depth={depth}, padding={padding!r})"
+                "  # or a ValueError naming the nearest sizes that fit\n"
+                f"trace = unet_size_trace({size}, depth={depth}, padding={padding!r})  # every level's size, as drawn")
         try:
             output = unet_output_size(size, depth, padding)
-        except ValueError as exc:
-            partial, _ = unet_size_trace_partial(size, depth, padding)  # as far as the size gets
+        except ValueError as exc:  # an invalid size is what this explorer teaches: draw how far it gets
+            partial, _ = unet_size_trace_partial(size, depth, padding)
             levels = levels_from_size_trace(partial, 64)
-            fig = draw_unet(levels, title=f"input {size}: not valid", failed=str(exc).split(": ", 1)[-1], depth=depth)
-            return fig, {"valid": False, "error": str(exc), "levels": levels,
-                         "message": f"<span style='color:#b00'>&#9888; {exc}</span>"}
+            picture = unet_picture(levels, title=f"input {size}: not valid", failed=str(exc).split(": ", 1)[-1],
+                                   depth=depth)
+            return picture, {"valid": False, "error": str(exc), "levels": levels, "pytorch": code,
+                             "message": f"<span style='color:#b00'>&#9888; {exc}</span>"}
         trace = unet_size_trace(size, depth, padding)
         levels = levels_from_size_trace(trace, 64)
         crops = {t["level"]: t.get("crop", 0) for t in trace if t["stage"] == "decoder"}
-        fig = draw_unet(levels, title=f"input {size}x{size} -> output {output}x{output} ({padding} padding)")
-        return fig, {"valid": True, "output_size": output, "levels": levels, "crops": crops,
-                     "message": f"valid: {size} -> {output}"}
+        picture = unet_picture(levels, title=f"input {size}x{size} -> output {output}x{output} ({padding} padding)",
+                               depth=depth)
+        return picture, {"valid": True, "output_size": output, "levels": levels, "crops": crops, "pytorch": code,
+                         "message": f"valid: {size} -> {output}"}
 
 
 def unet_size_explorer() -> UNetSizeExplorer:
