@@ -8,13 +8,15 @@ HOST ?= 127.0.0.1
 PORT ?= 8888
 JOBS ?= 2
 
-.PHONY: lab test unit notebooks browser bench lint data clean help
+.PHONY: lab test unit notebooks browser bench lint data clean help homework grade
 
 help:
 	@echo "make lab    - open the suite in JupyterLab (installs into $(VENV) on first use)"
 	@echo "make test   - run every test: unit tests, every notebook (nbval, quick mode), browser tests"
 	@echo "make bench  - print the benchmark table (GPU rows when CUDA is present)"
 	@echo "make data   - regenerate data/scenes"
+	@echo "make homework            - nbgrader student editions of notebooks/homework -> build/homework/chN.zip"
+	@echo "make grade SUBMISSIONS=DIR - autograde DIR/STUDENT/chN/*.ipynb -> build/grades/ (grades.csv, feedback)"
 
 $(STAMP): pyproject.toml Makefile jupyter/overrides.json
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +56,12 @@ lint: $(STAMP)
 
 data: $(STAMP)
 	$(PY) -m seglab.data.scenes data/scenes
+
+homework: $(STAMP)
+	$(PY) -m seglab.homework release
+
+grade: $(STAMP)
+	$(PY) -m seglab.homework grade $(if $(SUBMISSIONS),"$(SUBMISSIONS)") --timeout $(or $(TIMEOUT),30)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

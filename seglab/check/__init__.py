@@ -8,9 +8,9 @@ live in submodules and resolve lazily from here.
 from __future__ import annotations
 
 from seglab._lazy import lazy_exports
-from seglab.check.core import CheckResult, check_function, check_value
+from seglab.check.core import CheckResult, check_answer, check_function, check_value
 
-__all__ = ["CheckResult", "check_function", "check_value"]
+__all__ = ["CheckResult", "check_answer", "check_function", "check_value"]
 
 #: Chapter checks live in these submodules and are found by name on first use.
 _CHAPTERS = ["scenes", "transposed", "fcn", "unet", "segnet", "roi", "panoptic"]

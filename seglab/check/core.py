@@ -111,3 +111,38 @@ def check_value(answer: Any, expected: Any, *, name: str = "answer", atol: float
     ok, why = _equal(answer, expected, atol, rtol)
     message = "correct" if ok else (why + (f"\nhint: {hint}" if hint else ""))
     return CheckResult(name, ok, message)
+
+
+def _as_number(value):
+    """A plain float from an int/float, a NumPy scalar or a one-element numeric tensor/array; None otherwise."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float, np.number)):
+        return float(value)
+    if not isinstance(value, (torch.Tensor, np.ndarray)):
+        return None
+    array = to_numpy(value)
+    return float(array.reshape(())) if array.size == 1 and array.dtype.kind in "iuf" else None
+
+
+def check_answer(answer: Any, expected: Any, *, name: str = "answer", hint: str = "", atol: float = 1e-6,
+                 rtol: float = 1e-6) -> CheckResult:
+    """Check a graded number (or a list of numbers) WITHOUT ever showing ``expected``.
+
+    The verdict is "pass" or "not yet" plus ``hint``; the message says what kind of value was expected (a number,
+    a list of numbers) but never the value itself, nor how many numbers a list should hold.
+    """
+    several = isinstance(expected, (list, tuple))
+    wanted = list(expected) if several else [expected]
+    given = answer if several else [answer]
+    if several and not isinstance(answer, (list, tuple)):
+        return CheckResult(name, False, f"expected a list of numbers, got {type(answer).__name__}")
+    numbers = [_as_number(v) for v in given]
+    for value, number in zip(given, numbers):
+        if number is None:
+            return CheckResult(name, False, f"expected {'numbers' if several else 'a number'}, got "
+                               f"{type(value).__name__}")
+    if len(numbers) != len(wanted):  # a wrong count is just "not yet": the length would give part of the answer
+        return CheckResult(name, False, "not yet" + (f"; hint: {hint}" if hint else ""))
+    ok = all(np.isclose(n, float(w), atol=atol, rtol=rtol) for n, w in zip(numbers, wanted))
+    return CheckResult(name, ok, "correct" if ok else "not yet" + (f"; hint: {hint}" if hint else ""))
