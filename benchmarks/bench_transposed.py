@@ -1,50 +1,16 @@
-"""Chapter 1: the explorer's update time, and why the convolution matrix is a teaching device, not an implementation.
+"""Chapter 1: why the convolution matrix is a teaching device, not an implementation.
 
-Rows: the median time from a slider change to a finished render (target < 50 ms on a 2-core CPU; widgets always run
-on the CPU), the memory of the dense matrix ``M`` against the direct op (its weights plus its output) for growing
-sizes, and the time of ``M.T @ y`` against ``F.conv_transpose2d``.
+Rows: the memory of the dense matrix ``M`` against the direct op (its weights plus its output) for growing sizes, and
+the time of ``M.T @ y`` against ``F.conv_transpose2d``. The explorer's update time is in ``bench_widgets.py``.
 """
 
 from __future__ import annotations
-
-import itertools
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 from harness import Row, device_name, median_seconds
 
 from seglab.ops import conv2d_matrix, conv_transpose2d_matmul
-
-
-def _widget_rows(quick: bool):
-    from seglab import widgets
-
-    w = widgets.transposed_conv_explorer()
-    moves = [("input_size", 4), ("stride", 3), ("kernel_size", 4), ("padding", 1), ("dilation", 2), ("cell", 5),
-             ("input_size", 5), ("stride", 2), ("kernel_size", 3), ("padding", 0), ("dilation", 1), ("cell", 2)]
-    moves = moves[:4] if quick else moves * 2
-    times, cpu = [], []
-    for name, value in moves:
-        start, start_cpu = time.perf_counter(), time.process_time()
-        w.controls[name].value = value
-        times.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    assert "error" not in w.state, w.state.get("error")
-    yield Row("transposed_conv_explorer update", 1000 * statistics.median(times), "ms", device_name("cpu"),
-              note=f"median of {len(times)} slider moves to a finished PNG (CPU time "
-              f"{1000 * statistics.median(cpu):.0f} ms); target < 50 ms")
-    u = widgets.upsampling_explorer()
-    times = []
-    for scale, method in itertools.islice(itertools.product((2, 3, 4), ("bilinear", "transposed conv, bilinear init")),
-                                          2 if quick else 6):
-        start = time.perf_counter()
-        u.controls["scale"].value = scale
-        u.controls["method"].value = method
-        times.append((time.perf_counter() - start) / 2)
-    yield Row("upsampling_explorer update", 1000 * statistics.median(times), "ms", device_name("cpu"),
-              note="median per control change, 96x96 astronaut crop")
 
 
 def _memory_rows(device, quick: bool):
@@ -85,6 +51,5 @@ def _time_rows(device, quick: bool):
 
 
 def rows(device, quick: bool = False):
-    yield from _widget_rows(quick)
     yield from _memory_rows(device, quick)
     yield from _time_rows(device, quick)
