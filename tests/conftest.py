@@ -20,3 +20,14 @@ def pytest_collection_modifyitems(config, items):
 def _seed_everything():
     set_seed(0)
     yield
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the explorers' in-browser round trips that the browser test records (also under pytest-xdist, whose
+    workers' own output is not shown)."""
+    lines = [value for reports in terminalreporter.stats.values() for report in reports
+             for name, value in getattr(report, "user_properties", ()) if name == "explorer_round_trips"]
+    if lines:
+        terminalreporter.section("explorer round trips in the browser (a figure, not a test)")
+        for text in sorted(set(lines)):
+            terminalreporter.write_line(text)

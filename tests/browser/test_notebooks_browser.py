@@ -152,7 +152,8 @@ def _move_every_slider(page, area):
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_in_jupyterlab_and_widgets_react(name, lab_server, browser, screenshot_dir, capsys):
+def test_notebook_runs_in_jupyterlab_and_widgets_react(name, lab_server, browser, screenshot_dir, capsys,
+                                                       record_property):
     base, token, _ = lab_server
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
@@ -181,6 +182,7 @@ def test_notebook_runs_in_jupyterlab_and_widgets_react(name, lab_server, browser
             ms = "n/a" if round_trip is None else f"{round_trip:.0f} ms"
             report.append(f"{name} explorer {k}: first slider round trip {ms}; {sliders} sliders moved, each "
                           "changed the picture")
+        record_property("explorer_round_trips", "\n".join(report))  # shown in the run's summary (tests/conftest.py)
         with capsys.disabled():
             print("\n" + "\n".join(report))
         state = page.evaluate(NOTEBOOK_STATE_JS)
