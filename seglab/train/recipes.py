@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -274,11 +273,6 @@ def run_recipe(name: str, *, quick: bool = False, out_dir=None, device=None, pro
     }
     write_manifest_entry(name, entry, out_dir / "manifest.json")
     return entry
-
-
-def epochs_to_steps(recipe: Recipe) -> int:
-    """Optimiser steps of a full run of ``recipe``."""
-    return recipe.epochs * math.ceil(recipe.train_scenes / recipe.batch_size)
 
 
 def train_mode() -> str:
