@@ -44,13 +44,20 @@ def current_command(script: str | None = None, argv: list[str] | None = None) ->
     return " ".join(shlex.quote(str(a)) for a in ["python", script, *argv])
 
 
+def _results_dir(results_dir=None) -> Path:
+    """``results_dir``, else ``SEGLAB_RESULTS_DIR`` (a scratch folder for trial runs), else ``RESULTS_DIR``."""
+    if results_dir is not None:
+        return Path(results_dir)
+    return Path(os.environ.get("SEGLAB_RESULTS_DIR") or RESULTS_DIR)
+
+
 def write_results(name: str, rows: list[dict], *, command: str, device=None, params: dict | None = None,
                   results_dir=None) -> Path:
     """Write ``rows`` (one dict per measured run) to ``RESULTS_DIR / f"{name}.json"`` atomically, with the command
     that reproduces them, the UTC date, the machine and ``params``; returns the path."""
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ValueError("rows must be a list of dicts (one per run)")
-    path = Path(results_dir if results_dir is not None else RESULTS_DIR) / f"{name}.json"
+    path = _results_dir(results_dir) / f"{name}.json"
     payload = {"name": name, "command": command, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": machine_description(device), "params": params or {}, "rows": rows}
     atomic_write_bytes(path, (json.dumps(payload, indent=1) + "\n").encode())
@@ -59,7 +66,7 @@ def write_results(name: str, rows: list[dict], *, command: str, device=None, par
 
 def read_results(name: str, results_dir=None) -> dict:
     """The results file ``name``: ``{"name", "command", "date", "machine", "params", "rows"}``."""
-    path = Path(results_dir if results_dir is not None else RESULTS_DIR) / f"{name}.json"
+    path = _results_dir(results_dir) / f"{name}.json"
     if not path.is_file():
         raise FileNotFoundError(f"no results file {path}: run the script that writes it (see the notebook cell or "
                                 f"benchmarks/) to create it")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -25,7 +26,11 @@ class PretrainedError(ValueError):
 def _weights_dir(weights_dir=None) -> Path:
     from seglab.utils import DATA_DIR
 
-    return Path(weights_dir) if weights_dir is not None else DATA_DIR / "weights"
+    if weights_dir is not None:
+        return Path(weights_dir)
+    # SEGLAB_WEIGHTS_DIR points every loader at another folder of checkpoints (a recipe's --out-dir), e.g. to try
+    # freshly trained weights in the notebooks before they replace the shipped ones
+    return Path(os.environ.get("SEGLAB_WEIGHTS_DIR") or DATA_DIR / "weights")
 
 
 def _manifest(weights_dir=None) -> dict:
