@@ -51,7 +51,10 @@ def test_fcn8s_holds_pool3_pool4_scores(models):
 
 
 def test_training_memory_and_table(models):
+    before = {k: v.clone() for k, v in models["segnet"].state_dict().items()}
     mem = training_memory(models["segnet"], SIZE)
+    after = models["segnet"].state_dict()  # weights and batch-norm statistics untouched by the training-mode pass
+    assert all(torch.equal(before[k], after[k]) for k in before)
     assert mem["saved_bytes"] > 0 and (mem["cuda_peak_bytes"] is None) == (not torch.cuda.is_available())
     assert all(p.grad is None for p in models["segnet"].parameters())
     rows = memory_table(models, SIZE, training=False)

@@ -22,7 +22,8 @@ def training_memory(model: nn.Module, input_size, num_classes: int | None = None
     that autograd saves for backward (parameters excluded), measured with
     ``torch.autograd.graph.saved_tensors_hooks`` on any device; ``cuda_peak_bytes`` is
     ``torch.cuda.max_memory_allocated`` during the step minus what was allocated before it (CUDA only).
-    The model's gradients are zeroed afterwards; its weights are not changed (no optimiser step).
+    The model's gradients are zeroed afterwards; its weights and buffers are not changed (no optimiser step, and the
+    batch-norm running statistics that the training-mode forward pass updates are restored).
     """
     x = probe_images(model, input_size)
     params = {p.data_ptr() for p in model.parameters()}
@@ -41,6 +42,7 @@ def training_memory(model: nn.Module, input_size, num_classes: int | None = None
         torch.cuda.reset_peak_memory_stats(x.device)
         before = torch.cuda.memory_allocated(x.device)
     was_training = model.training
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     model.train()
     try:
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
@@ -52,6 +54,9 @@ def training_memory(model: nn.Module, input_size, num_classes: int | None = None
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
     peak = None
     if cuda:
         torch.cuda.synchronize(x.device)
