@@ -8,10 +8,12 @@ Every run also writes ``data/results/ablation_pooler.json`` (``--results NAME`` 
 ``ablation_pooler_quick``): one row per seed and pooler, with the command, date and machine (``seglab.results``),
 which chapter 5 reads instead of typing the numbers.
 
-Each run trains exactly as ``notebooks/05_mask_rcnn_roialign.ipynb`` does (same seed handling, batches, optimizer and
-steps; only the pooler changes) and scores COCO mask AP on the val split, with the four classes kept apart and merged
-into one (class-agnostic: how well the masks fit, whatever their class). Prints a Markdown table of AP / AP75 and the
-gains, then on how many seeds RoIAlign won. Not part of ``make bench``: it trains, so it takes minutes.
+Each run trains as the live run of ``notebooks/05_mask_rcnn_roialign.ipynb`` does (same training scenes, seed
+handling, batches and optimizer; only the pooler changes), for ``--steps`` steps (the notebook's live run is shorter),
+and scores COCO mask AP on the val split, with the four classes kept apart and merged into one (class-agnostic: how
+well the masks fit, whatever their class). Prints a Markdown table of AP / AP75 and the gains, then on how many seeds
+RoIAlign won; chapter 5 reads the results file, shows the table and asserts on it. Not part of ``make bench``: it
+trains, so it takes minutes.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def main(argv=None) -> int:
                         help="FPN level rule's s0 (default 36, chapter 5's: things pool from strides 8 and 16)")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU when present)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for PyTorch (the notebook's table was measured with 1 per run)")
+                        help="CPU threads for PyTorch (chapter 5's results file: 1 per run)")
     parser.add_argument("--quick", action="store_true", help="2 steps on 8 training and 4 val images")
     parser.add_argument("--results", default=None, help="results file name under data/results (default: "
                         "ablation_pooler, or ablation_pooler_quick with --quick)")

@@ -1,4 +1,5 @@
-"""Shipped weights: the manifest, load_pretrained's checks, re-evaluation of every checkpoint, recipes in quick mode."""
+"""Shipped weights: the manifest, load_pretrained's checks, re-evaluation of every checkpoint and of the panoptic
+merge, recipes in quick mode."""
 
 import hashlib
 import io
@@ -8,10 +9,45 @@ import pytest
 import torch
 
 from seglab.models import create_model
-from seglab.models.pretrained import PretrainedError, available_pretrained, load_pretrained, pretrained_info
-from seglab.train.recipes import MANIFEST, RECIPES, evaluate_model, half_state_dict, read_manifest, run_recipe
+from seglab.models.pretrained import (
+    PretrainedError,
+    _weights_dir,
+    available_pretrained,
+    load_pretrained,
+    pretrained_info,
+)
+from seglab.train.recipes import (
+    RECIPES,
+    MergeRecipe,
+    evaluate_model,
+    evaluate_panoptic,
+    half_state_dict,
+    read_manifest,
+    run_recipe,
+)
 
-SHIPPED = sorted(read_manifest(MANIFEST))
+WEIGHTS = _weights_dir()  # the folder the loaders read: data/weights (or SEGLAB_WEIGHTS_DIR, to try other weights)
+MANIFEST = WEIGHTS / "manifest.json"
+SHIPPED = sorted(n for n, e in read_manifest(MANIFEST).items() if e.get("file"))  # checkpoints: entries with a file
+MERGES = sorted(n for n, r in RECIPES.items() if isinstance(r, MergeRecipe))  # no file: scored from their components
+
+
+def _flat(d, prefix=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flat(v, f"{prefix}{k}.")
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                yield f"{prefix}{k}[{i}]", x
+        else:
+            yield f"{prefix}{k}", v
+
+
+def _assert_same_metrics(got, want):
+    got, want = dict(_flat(got)), dict(_flat(want))
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key] == pytest.approx(want[key], abs=1e-3, nan_ok=True), key
 
 
 def _write_tiny(folder, name="tiny", tamper=False, drop_file=False):
@@ -60,6 +96,31 @@ def test_a_missing_manifest_says_so(tmp_path):
         available_pretrained(tmp_path)
 
 
+def test_a_merge_entry_is_described_not_loaded(tmp_path):
+    _write_tiny(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["both"] = {"kind": "merge", "file": None, "command": "python -m seglab.train --recipe both",
+                        "components": {"semantic": {"name": "tiny", "sha256": manifest["tiny"]["sha256"]},
+                                       "instance": {"name": "other", "sha256": "0" * 64}},
+                        "merge": {"function": "seglab.models.panoptic.panoptic_merge", "overlap_threshold": 0.5}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert available_pretrained(tmp_path) == ["tiny"]  # what load_pretrained accepts: the checkpoints
+    assert pretrained_info("both", weights_dir=tmp_path)["components"]["semantic"]["name"] == "tiny"
+    with pytest.raises(PretrainedError, match=r"'both' is a merge of the shipped 'tiny' \(semantic\) and 'other' "
+                                              r"\(instance\), with no weights of its own: load them with "
+                                              r"load_pretrained\('tiny'\) and load_pretrained\('other'\).*"
+                                              r"overlap_threshold=0\.5"):
+        load_pretrained("both", weights_dir=tmp_path)
+
+
+def test_shipped_model_refuses_a_merge_and_names_its_components():
+    from seglab.train.recipes import shipped_model
+
+    with pytest.raises(PretrainedError, match=r"'panoptic' is a merge of 'unet' and 'mask_rcnn'.*"
+                                              r"shipped_model\('unet'\)"):
+        shipped_model("panoptic")
+
+
 def test_pretrained_info_is_a_copy(tmp_path):
     _write_tiny(tmp_path)
     pretrained_info("tiny", weights_dir=tmp_path)["model_args"]["num_classes"] = 99
@@ -69,7 +130,7 @@ def test_pretrained_info_is_a_copy(tmp_path):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_checkpoint_matches_its_manifest(name):
     info = pretrained_info(name)
-    data = (MANIFEST.parent / info["file"]).read_bytes()
+    data = (WEIGHTS / info["file"]).read_bytes()
     assert hashlib.sha256(data).hexdigest() == info["sha256"]
     assert info["command"] == f"python -m seglab.train --recipe {name}"
     for key in ("model", "model_args", "steps", "wall_time_s", "device", "date", "metrics"):
@@ -77,7 +138,7 @@ def test_every_shipped_checkpoint_matches_its_manifest(name):
 
 
 def test_shipped_weights_fit_the_size_budget():
-    total = sum((MANIFEST.parent / pretrained_info(n)["file"]).stat().st_size for n in SHIPPED)
+    total = sum((WEIGHTS / pretrained_info(n)["file"]).stat().st_size for n in SHIPPED)
     assert total <= 25 * 2**20
 
 
@@ -88,32 +149,58 @@ def test_every_shipped_checkpoint_reproduces_its_metrics(name):
     model = load_pretrained(name)
     task = "instance" if info["model"] == "mask_rcnn" else "semantic"
     metrics = evaluate_model(task, model, device="cpu")
+    _assert_same_metrics(metrics, info["metrics"])
 
-    def flat(d, prefix=""):
-        for k, v in d.items():
-            if isinstance(v, dict):
-                yield from flat(v, f"{prefix}{k}.")
-            elif isinstance(v, list):
-                for i, x in enumerate(v):
-                    yield f"{prefix}{k}[{i}]", x
-            else:
-                yield f"{prefix}{k}", v
 
-    got, want = dict(flat(metrics)), dict(flat(info["metrics"]))
-    assert got.keys() == want.keys()
-    for key in want:
-        assert got[key] == pytest.approx(want[key], abs=1e-3, nan_ok=True), key
+@pytest.mark.parametrize("name", MERGES)
+def test_every_merge_entry_names_the_current_component_checkpoints(name):
+    recipe = RECIPES[name]
+    try:
+        info = pretrained_info(name)
+    except PretrainedError as exc:
+        pytest.fail(f"{exc}: compute the entry with `{recipe.command}`")
+    assert info["command"] == recipe.command and "file" not in info
+    assert info["merge"] == {"function": "seglab.models.panoptic.panoptic_merge", **recipe.merge_args}
+    for role in ("semantic", "instance"):
+        component = info["components"][role]
+        assert component["name"] == getattr(recipe, role)
+        # fails when a component is retrained without the merge being scored again
+        assert component["sha256"] == pretrained_info(component["name"])["sha256"], (
+            f"{name!r} was scored with another {component['name']!r}: recompute it with `{recipe.command}`")
+    assert info["canonical_scale"] == pretrained_info(recipe.instance)["model_args"]["canonical_scale"]
+    for key in ("val_images", "wall_time_s", "device", "date", "metrics"):
+        assert key in info, key
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MERGES)
+def test_every_merge_reproduces_its_metrics_from_its_components(name):
+    info = pretrained_info(name)
+    semantic, instance = (load_pretrained(info["components"][role]["name"]) for role in ("semantic", "instance"))
+    merge_args = {k: v for k, v in info["merge"].items() if k != "function"}
+    metrics = evaluate_panoptic(semantic, instance, merge_args, device="cpu")
+    assert info["val_images"] == 100  # the whole val split
+    _assert_same_metrics(metrics, info["metrics"])
 
 
 @pytest.mark.slow
 def test_every_recipe_runs_in_quick_mode(tmp_path):
-    for name in RECIPES:  # defined in order: each FCN stage after the one it starts from
+    for name, recipe in RECIPES.items():  # defined in order: after the recipes it starts from or merges
         entry = run_recipe(name, quick=True, out_dir=tmp_path, device="cpu", progress=False)
         assert entry["command"] == f"python -m seglab.train --recipe {name} --quick"
+        if isinstance(recipe, MergeRecipe):  # scored from the quick components just stored, on a few val images
+            assert "file" not in entry and entry["val_images"] == recipe.quick_images
+            for component in entry["components"].values():
+                assert component["sha256"] == pretrained_info(component["name"], weights_dir=tmp_path)["sha256"]
+            assert 0 <= entry["metrics"]["All"]["pq"] <= 1
+            with pytest.raises(PretrainedError, match="is a merge of"):
+                load_pretrained(name, weights_dir=tmp_path)
+            continue
         assert entry["steps"] >= 1 and (tmp_path / entry["file"]).is_file()
         model = load_pretrained(name, weights_dir=tmp_path)
         assert not model.training
     assert sorted(read_manifest(tmp_path / "manifest.json")) == sorted(RECIPES)
+    assert available_pretrained(tmp_path) == sorted(n for n, r in RECIPES.items() if not isinstance(r, MergeRecipe))
 
 
 def test_train_mode_reads_seglab_train(monkeypatch):

@@ -31,7 +31,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m seglab.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", default=None,
                         help="train a shipped checkpoint from its recipe (seglab.train.recipes) into data/weights: "
-                             "fcn32s, fcn16s, fcn8s, unet, segnet, mask_rcnn, mask_rcnn_roipool")
+                             "fcn32s, fcn16s, fcn8s, unet, segnet, mask_rcnn, mask_rcnn_roipool; or score a merge of "
+                             "shipped checkpoints (no weights of its own): panoptic (unet's stuff + mask_rcnn's "
+                             "things, chapter 6)")
     parser.add_argument("--quick", action="store_true", help="with --recipe: a smoke run on a few scenes")
     parser.add_argument("--out-dir", default=None, help="with --recipe: where weights and manifest go")
     parser.add_argument("--model", default=None, help=f"a registered model: {', '.join(available_models())}")
@@ -112,7 +114,8 @@ def run_recipe_cli(args) -> int:
 
     entry = run_recipe(args.recipe, quick=args.quick, out_dir=args.out_dir, device=args.device,
                        progress=not args.quiet)
-    print(json.dumps({k: entry[k] for k in ("file", "sha256", "steps", "wall_time_s", "device", "metrics")}))
+    keys = ("file", "sha256", "steps", "components", "wall_time_s", "device", "metrics")  # a merge has no file
+    print(json.dumps({k: entry[k] for k in keys if k in entry}))
     return 0
 
 

@@ -6,6 +6,10 @@ on), augmentation, optimiser, one-cycle schedule, steps, batch size and seeds. :
 weights in half precision, re-evaluates the stored weights on the shipped val split and writes the manifest entry
 (file, sha256, command, wall time, device, metrics, learning curve) that :func:`seglab.models.pretrained_info`
 returns.
+
+A :class:`MergeRecipe` (``panoptic``) trains nothing: it merges two shipped checkpoints with
+:func:`seglab.models.panoptic.panoptic_merge` and records, without a weights file of its own, the components' names and
+sha256s, the merge parameters and the pipeline's PQ / SQ / RQ on the val split (:func:`evaluate_panoptic`).
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from torch.utils.data import DataLoader
 from seglab.results import machine_description
 from seglab.utils import DATA_DIR, REPO_ROOT, atomic_write_bytes, get_device, set_seed
 
-__all__ = ["Recipe", "RECIPES", "run_recipe", "shipped_model", "train_mode", "WEIGHTS_DIR", "MANIFEST", "recipe_scenes",
-           "dihedral_augment"]
+__all__ = ["Recipe", "MergeRecipe", "RECIPES", "run_recipe", "shipped_model", "train_mode", "WEIGHTS_DIR", "MANIFEST",
+           "recipe_scenes", "dihedral_augment", "evaluate_model", "evaluate_panoptic", "shipped_info"]
 
 #: Where shipped weights and their manifest live.
 WEIGHTS_DIR = DATA_DIR / "weights"
@@ -62,10 +66,37 @@ class Recipe:
         return f"python -m seglab.train --recipe {self.name}"
 
 
+@dataclass(frozen=True)
+class MergeRecipe:
+    """A shipped pipeline that is two shipped checkpoints and a merge (Kirillov et al.'s heuristic): nothing is
+    trained, so its manifest entry has no file; it records the components and the merged PQ on the val split."""
+
+    name: str
+    semantic: str  # a semantic recipe: its stuff channels fill the pixels the things leave
+    instance: str  # an instance recipe: its detections are the things
+    overlap_threshold: float = 0.5  # an instance is dropped when less than this fraction of its mask is still free
+    score_threshold: float = 0.5  # instances scoring below it are skipped
+    stuff_area_min: int = 64  # stuff regions with fewer pixels are left VOID
+    mask_threshold: float = 0.5  # a mask pixel belongs to its instance when its probability is above this
+    quick_images: int = 8  # --quick: the first val images only, with the components found in the out dir
+    task: str = "panoptic"
+    notes: str = ""
+
+    @property
+    def command(self) -> str:
+        return f"python -m seglab.train --recipe {self.name}"
+
+    @property
+    def merge_args(self) -> dict:
+        """The keywords of :func:`seglab.models.panoptic.panoptic_merge` (and ``panoptic_predict``)."""
+        return {"overlap_threshold": self.overlap_threshold, "score_threshold": self.score_threshold,
+                "stuff_area_min": self.stuff_area_min, "mask_threshold": self.mask_threshold}
+
+
 _FCN = {"width": 0.125, "fc6_kernel": 3, "dropout": 0.0, "batch_norm": True}
 _MASK = {"roi_align_impl": "seglab", "canonical_scale": 36}
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in [
+RECIPES: dict[str, Recipe | MergeRecipe] = {r.name: r for r in [
     Recipe("fcn32s", "fcn32s", {"num_classes": 8, **_FCN}, "semantic", epochs=8, batch_size=16, lr=3e-3),
     Recipe("fcn16s", "fcn16s", {"num_classes": 8, **_FCN}, "semantic", epochs=8, batch_size=16, lr=3e-3,
            init_from="fcn32s", notes="staged as in the paper: initialised from the shipped FCN-32s"),
@@ -79,7 +110,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            augment="hflip"),
     Recipe("mask_rcnn_roipool", "mask_rcnn", {"num_classes": 5, "pooler": "roi_pool", **_MASK}, "instance",
            epochs=10, batch_size=8, lr=2e-3, augment="hflip", notes="same schedule as mask_rcnn, RoIPool"),
-]}
+    MergeRecipe("panoptic", semantic="unet", instance="mask_rcnn",
+                notes="chapter 6: stuff from the shipped unet, things from the shipped mask_rcnn (RoIAlign; the "
+                      "entry records the canonical_scale its poolers use)"),
+]}  # defined in order: a recipe after those it starts from (FCN stages) or merges
 
 
 def recipe_scenes(num_train: int, seed: int) -> Path:
@@ -197,6 +231,36 @@ def _instance_metrics(model, loader, device) -> dict:
     return {"mask": pick(scores["segm"]), "box": pick(scores["bbox"]), "mask_class_agnostic": pick(agnostic)}
 
 
+def evaluate_panoptic(semantic_model, instance_model, merge_args: dict | None = None, dataset=None,
+                      device=None) -> dict:
+    """PQ / SQ / RQ of the merged pipeline on the shipped val split (or ``dataset``, a panoptic ``SceneDataset`` or a
+    ``Subset`` of one), as a panoptic manifest entry records them.
+
+    Each image goes through :func:`seglab.models.panoptic.panoptic_predict` (``merge_args``: its merge keywords) and
+    the predictions are scored by :func:`seglab.metrics.panoptic_quality` (panopticapi's rules). Returns
+    ``{"All" | "Things" | "Stuff": {"pq", "sq", "rq", "n"}, "per_class": {class name: {"pq", "sq", "rq", "tp", "fp",
+    "fn"}}}`` (fractions, rounded to 6 digits)."""
+    from seglab.data import SceneDataset
+    from seglab.data.classes import CATEGORIES
+    from seglab.metrics import panoptic_quality
+    from seglab.models.panoptic import panoptic_predict
+
+    dataset = dataset if dataset is not None else SceneDataset(split="val", task="panoptic")
+    device = torch.device(device) if device is not None else next(semantic_model.parameters()).device
+    gt, pred = [], []
+    for i in range(len(dataset)):
+        image, target = dataset[i]
+        (id_map, info), = panoptic_predict(semantic_model, instance_model, [image.to(device)], CATEGORIES,
+                                           **(merge_args or {}))
+        gt.append((target["id_map"], target["segments_info"]))
+        pred.append((id_map.cpu(), info))
+    result = panoptic_quality(gt, pred, CATEGORIES)
+    r6 = lambda v: round(float(v), 6) if isinstance(v, float) else v  # noqa: E731
+    scores = {group: {k: r6(v) for k, v in result[group].items()} for group in ("All", "Things", "Stuff")}
+    scores["per_class"] = {c["name"]: {k: r6(v) for k, v in result["per_class"][c["id"]].items()} for c in CATEGORIES}
+    return scores
+
+
 def half_state_dict(model) -> dict:
     """The state dict as stored on disk: floating tensors in float16, everything else as is."""
     return {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu())
@@ -220,7 +284,8 @@ def write_manifest_entry(name: str, entry: dict, path: Path = MANIFEST) -> None:
 def run_recipe(name: str, *, quick: bool = False, out_dir=None, device=None, progress: bool = True) -> dict:
     """Train recipe ``name``, store its half-precision weights and manifest entry in ``out_dir`` (default
     ``data/weights``; ``quick=True`` trains on a few scenes for one epoch and defaults to ``build/recipes_quick``).
-    Returns the manifest entry."""
+    Returns the manifest entry. A :class:`MergeRecipe` trains nothing: it scores the merge of its components as
+    stored in ``out_dir`` (``quick=True``: on a few val images) and writes an entry without a file."""
     from seglab.train.engine import fit
 
     if name not in RECIPES:
@@ -229,6 +294,8 @@ def run_recipe(name: str, *, quick: bool = False, out_dir=None, device=None, pro
     out_dir = Path(out_dir) if out_dir is not None else (REPO_ROOT / "build" / "recipes_quick" if quick
                                                          else WEIGHTS_DIR)
     device = torch.device(device) if device is not None else get_device()
+    if isinstance(recipe, MergeRecipe):
+        return _run_merge(recipe, quick, out_dir, device)
     set_seed(recipe.seed)
     init_dir = out_dir if (out_dir / "manifest.json").is_file() and recipe.init_from in read_manifest(
         out_dir / "manifest.json") else None
@@ -275,6 +342,44 @@ def run_recipe(name: str, *, quick: bool = False, out_dir=None, device=None, pro
     return entry
 
 
+def _run_merge(recipe: MergeRecipe, quick: bool, out_dir: Path, device) -> dict:
+    """Score the merge of the components stored in ``out_dir`` and write its manifest entry there (no file)."""
+    from seglab.data import SceneDataset
+    from seglab.models.pretrained import PretrainedError, load_pretrained
+
+    manifest = read_manifest(out_dir / "manifest.json")
+    models, components = {}, {}
+    for role in ("semantic", "instance"):
+        name = getattr(recipe, role)
+        try:
+            models[role] = load_pretrained(name, device=device, weights_dir=out_dir)
+        except PretrainedError as exc:
+            build = f"{RECIPES[name].command}{' --quick' if quick else ''} --out-dir {out_dir}"
+            raise PretrainedError(f"the merge {recipe.name!r} needs the {role} checkpoint {name!r} in {out_dir}: "
+                                  f"{exc}; build it first with `{build}`") from exc
+        entry = manifest[name]
+        components[role] = {"name": name, "sha256": entry["sha256"], "command": entry["command"],
+                            "date": entry["date"], "model": entry["model"], "model_args": entry["model_args"]}
+    # the RoI side that the things' detector pools from FPN level 4 (its poolers' level rule): the merged PQ depends
+    # on it, so the entry names it (as its poolers use it: model_args may leave it to torchvision's default)
+    canonical_scale = models["instance"].roi_heads.mask_roi_pool.canonical_scale
+    dataset = SceneDataset(split="val", task="panoptic")
+    if quick:
+        dataset = torch.utils.data.Subset(dataset, range(recipe.quick_images))
+    start = time.perf_counter()
+    metrics = evaluate_panoptic(models["semantic"], models["instance"], recipe.merge_args, dataset, device)
+    wall = time.perf_counter() - start
+    entry = {
+        "kind": "merge", "task": recipe.task, "command": recipe.command + (" --quick" if quick else ""),
+        "components": components, "merge": {"function": "seglab.models.panoptic.panoptic_merge", **recipe.merge_args},
+        "canonical_scale": canonical_scale, "notes": recipe.notes, "val_images": len(dataset),
+        "wall_time_s": round(wall, 1), "device": machine_description(device), "torch": torch.__version__,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "metrics": metrics,
+    }
+    write_manifest_entry(recipe.name, entry, out_dir / "manifest.json")
+    return entry
+
+
 def train_mode() -> str:
     """``"full"`` when ``SEGLAB_TRAIN=full`` (notebooks retrain the shipped models from their recipes), else
     ``"shipped"``."""
@@ -284,12 +389,26 @@ def train_mode() -> str:
     return "full" if value == "full" else "shipped"
 
 
+def shipped_info(name: str) -> dict:
+    """The manifest entry of the model :func:`shipped_model` returns: the shipped checkpoint's, or with
+    ``SEGLAB_TRAIN=full`` the entry of the retrained one in ``CHECKPOINT_DIR / "recipes"``."""
+    from seglab.models.pretrained import pretrained_info
+    from seglab.utils import CHECKPOINT_DIR
+
+    return pretrained_info(name, weights_dir=CHECKPOINT_DIR / "recipes" if train_mode() == "full" else None)
+
+
 def shipped_model(name: str, device=None):
     """The model a chapter shows: the shipped checkpoint ``name`` (instant), or with ``SEGLAB_TRAIN=full`` the same
     recipe retrained here into ``CHECKPOINT_DIR / "recipes"`` (reused on the next run). Eval mode, on ``device``."""
-    from seglab.models.pretrained import load_pretrained
+    from seglab.models.pretrained import PretrainedError, load_pretrained
     from seglab.utils import CHECKPOINT_DIR
 
+    if isinstance(RECIPES.get(name), MergeRecipe):
+        merge = RECIPES[name]
+        raise PretrainedError(f"{name!r} is a merge of {merge.semantic!r} and {merge.instance!r}, not one model: call "
+                              f"shipped_model({merge.semantic!r}) and shipped_model({merge.instance!r}) and merge them "
+                              f"with seglab.models.panoptic.panoptic_predict(..., **RECIPES[{name!r}].merge_args)")
     if train_mode() == "shipped":
         return load_pretrained(name, device=device)
     out_dir = CHECKPOINT_DIR / "recipes"
