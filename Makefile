@@ -31,6 +31,10 @@ $(STAMP): pyproject.toml Makefile jupyter/overrides.json
 lab: $(STAMP)
 	@token="$${JUPYTER_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(16))')}"; \
 	echo ""; echo "  seglab is opening in JupyterLab: http://$(HOST):$(PORT)/lab?token=$$token"; echo ""; \
+	echo "  Slideshow (lecture mode): open a chapter, Run All (hidden setup cells still run), then click the deck"; \
+	echo "  button in the notebook toolbar, or run 'Start Deck' (command deck:start) from the command palette"; \
+	echo "  (Ctrl+Shift+C). Right/Left: next/previous slide; Down/Up or Space: fragments and sub-slides; Escape: stop."; \
+	echo ""; \
 	exec $(PY) -m jupyter lab --notebook-dir=notebooks --ip=$(HOST) --port=$(PORT) --ServerApp.port_retries=0 \
 		--no-browser --ServerApp.token="$$token" --LabApp.news_url=None \
 		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
