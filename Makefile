@@ -36,7 +36,7 @@ lab: $(STAMP)
 	echo ""; echo "  seglab is opening in JupyterLab: http://$(HOST):$(PORT)/lab?token=$$token"; echo ""; \
 	echo "  Slideshow (lecture mode): open a chapter, Run All (hidden setup cells still run), then click the deck"; \
 	echo "  button in the notebook toolbar, or run 'Start Deck' (command deck:start) from the command palette"; \
-	echo "  (Ctrl+Shift+C). Right/Left: next/previous slide; Down/Up or Space: fragments and sub-slides; Escape: stop."; \
+	echo "  (Ctrl+Shift+C). Space or Right: forward; Shift+Space or Left: back; Down/Up: sub-slides; Escape: stop."; \
 	echo ""; \
 	exec $(PY) -m jupyter lab --notebook-dir=notebooks --ip=$(HOST) --port=$(PORT) --ServerApp.port_retries=0 \
 		--no-browser --ServerApp.token="$$token" --LabApp.news_url=None \
