@@ -39,6 +39,8 @@ SITE_DIR = REPO_ROOT / "build" / "site"
 NODE_MODULES = Path(os.environ.get("SEGLAB_SITE_NPM", REPO_ROOT / "build" / "site_npm")) / "node_modules"
 TEMPLATES = REPO_ROOT / "jupyter" / "site" / "templates"
 GUIDE = REPO_ROOT / "docs" / "lecturers_guide.md"
+#: Written into every site folder; a folder without it is never replaced (so ``--out`` cannot delete other files).
+MARKER = ".seglab-site"
 
 #: What the pages load: site path -> path under node_modules (a folder is copied with the patterns given).
 ASSETS = {
@@ -86,7 +88,11 @@ def read_chapter(path: Path, nb: dict | None = None) -> Chapter:
     """A chapter's map entry from its notebook: the header cell, the ``## `` sections and the explorers."""
     import nbformat
 
-    nb = nb if nb is not None else nbformat.read(path, as_version=4)
+    if nb is None:
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception as err:  # nbformat raises several kinds for a file that is not a notebook
+            raise SiteError(f"{path}: not a readable notebook ({err})") from err
     header = next((c for c in nb.cells if c.cell_type == "markdown"), None)
     lines = _source(header).strip().splitlines() if header else []
     if not lines or not lines[0].startswith("# "):
@@ -223,11 +229,15 @@ def build_site(out: Path = SITE_DIR, notebooks: list[Path] | None = None, quick:
         if not path.is_file() or path.suffix != ".ipynb":
             raise SiteError(f"{path}: no such notebook")
     chapters = [read_chapter(p) for p in paths]
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        raise SiteError(f"{out} exists and is not a site built by seglab.site (no {MARKER} in it): remove it or "
+                        "choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.building-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
         copy_assets(staging, node_modules)
+        (staging / MARKER).write_text("built by python -m seglab.site; replaced whole by the next build\n")
         exporter, guide = _exporter(), GUIDE.is_file()
         for chapter in chapters:
             log(f"executing {chapter.path.name} ({'quick' if quick else 'default'} mode)")

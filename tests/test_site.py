@@ -51,6 +51,7 @@ def test_a_failed_build_leaves_the_previous_site(tmp_path):
     old = tmp_path / "site"
     old.mkdir()
     (old / "index.html").write_text("the previous site")
+    (old / site_mod.MARKER).write_text("")
     broken = tmp_path / "09_broken.ipynb"
     broken.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
         {"cell_type": "markdown", "id": "title", "metadata": {}, "source": "# Chapter 9: Broken"},
@@ -61,6 +62,14 @@ def test_a_failed_build_leaves_the_previous_site(tmp_path):
     assert "ZeroDivisionError" in str(err.value)
     assert (old / "index.html").read_text() == "the previous site"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["09_broken.ipynb", "site"]
+
+
+def test_a_folder_that_is_not_a_site_is_never_replaced(tmp_path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(site_mod.SiteError, match="not a site built by seglab.site"):
+        site_mod.build_site(tmp_path, [ROOT / "notebooks" / "01_transposed_conv.ipynb"], quick=True,
+                            log=lambda *a: None)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
 @pytest.mark.slow
