@@ -110,3 +110,12 @@ def test_index_shows_the_chapter_map(quick_site):
     assert "widgets.upsampling_explorer()" in html and "quick mode" in html
     guide = (quick_site / "lecturers_guide.html").read_text(encoding="utf-8")
     assert 'href="01_transposed_conv.html"' in guide             # the notebook link became the page's
+
+
+def test_cli_reports_a_bad_notebook(tmp_path, capsys):
+    assert site_mod.main([str(tmp_path / "missing.ipynb"), "--out", str(tmp_path / "site")]) == 2
+    assert "no such notebook" in capsys.readouterr().err
+    (tmp_path / "bad.ipynb").write_text("not json")
+    assert site_mod.main([str(tmp_path / "bad.ipynb"), "--out", str(tmp_path / "site")]) == 2
+    assert "not a readable notebook" in capsys.readouterr().err
+    assert not (tmp_path / "site").exists()
