@@ -7,14 +7,17 @@ STAMP := $(VENV)/.seglab-installed
 HOST ?= 127.0.0.1
 PORT ?= 8888
 JOBS ?= 2
+SITE_NPM := build/site_npm
+SITE_ASSETS := $(SITE_NPM)/.installed
 
-.PHONY: lab test unit notebooks browser bench lint data clean help homework grade
+.PHONY: lab test unit notebooks browser bench lint data clean help homework grade site site-assets
 
 help:
 	@echo "make lab    - open the suite in JupyterLab (installs into $(VENV) on first use)"
 	@echo "make test   - run every test: unit tests, every notebook (nbval, quick mode), browser tests"
 	@echo "make bench  - print the benchmark table (GPU rows when CUDA is present)"
 	@echo "make data   - regenerate data/scenes"
+	@echo "make site   - run every chapter (default mode; SITE_QUICK=1 for quick) -> build/site/index.html, offline"
 	@echo "make homework            - nbgrader student editions of notebooks/homework -> build/homework/chN.zip"
 	@echo "make grade SUBMISSIONS=DIR - autograde DIR/STUDENT/chN/*.ipynb -> build/grades/ (grades.csv, feedback)"
 
@@ -31,21 +34,38 @@ $(STAMP): pyproject.toml Makefile jupyter/overrides.json
 lab: $(STAMP)
 	@token="$${JUPYTER_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(16))')}"; \
 	echo ""; echo "  seglab is opening in JupyterLab: http://$(HOST):$(PORT)/lab?token=$$token"; echo ""; \
+	echo "  Slideshow (lecture mode): open a chapter, Run All (hidden setup cells still run), then click the deck"; \
+	echo "  button in the notebook toolbar, or run 'Start Deck' (command deck:start) from the command palette"; \
+	echo "  (Ctrl+Shift+C). Space or Right: forward; Shift+Space or Left: back; Down/Up: sub-slides; Escape: stop."; \
+	echo ""; \
 	exec $(PY) -m jupyter lab --notebook-dir=notebooks --ip=$(HOST) --port=$(PORT) --ServerApp.port_retries=0 \
 		--no-browser --ServerApp.token="$$token" --LabApp.news_url=None \
 		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 		$$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
-test: $(STAMP)
+# What the executed site's pages load (MathJax, require.js, the widget manager), from the npm registry, pinned by
+# jupyter/site/package-lock.json; seglab.site copies them into build/site/static/.
+$(SITE_ASSETS): jupyter/site/package.json jupyter/site/package-lock.json
+	mkdir -p $(SITE_NPM)
+	cp jupyter/site/package.json jupyter/site/package-lock.json $(SITE_NPM)/
+	cd $(SITE_NPM) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+site-assets: $(SITE_ASSETS)
+
+site: $(STAMP) $(SITE_ASSETS)
+	$(PY) -m seglab.site $(if $(filter 1 yes true,$(SITE_QUICK)),--quick)
+
+test: $(STAMP) $(SITE_ASSETS)
 	SEGLAB_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax -p no:cacheprovider tests notebooks
 
-unit: $(STAMP)
+unit: $(STAMP) $(SITE_ASSETS)
 	SEGLAB_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile -m "not slow" tests --ignore=tests/browser
 
 notebooks: $(STAMP)
 	SEGLAB_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax notebooks
 
-browser: $(STAMP)
+browser: $(STAMP) $(SITE_ASSETS)
 	SEGLAB_QUICK=1 $(PY) -m pytest tests/browser
 
 bench: $(STAMP)
