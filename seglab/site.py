@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import re
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,9 +241,13 @@ def build_site(out: Path = SITE_DIR, notebooks: list[Path] | None = None, quick:
         copy_assets(staging, node_modules)
         (staging / MARKER).write_text("built by python -m seglab.site; replaced whole by the next build\n")
         exporter, guide = _exporter(), GUIDE.is_file()
+        timings = {}
         for chapter in chapters:
             log(f"executing {chapter.path.name} ({'quick' if quick else 'default'} mode)")
+            start = time.perf_counter()
             nb = execute_notebook(chapter.path, quick, timeout, extra_env=extra_env)
+            timings[chapter.path.name] = round(time.perf_counter() - start, 1)
+            log(f"  {chapter.path.name}: {timings[chapter.path.name]:.0f} s")
             nb.metadata["title"] = chapter.title
             html, _ = exporter.from_notebook_node(nb, resources={"seglab_nav": _nav(chapters, chapter, guide)})
             (staging / chapter.page).write_text(html, encoding="utf-8")
@@ -252,6 +258,11 @@ def build_site(out: Path = SITE_DIR, notebooks: list[Path] | None = None, quick:
         for name, nb in pages.items():
             html, _ = exporter.from_notebook_node(nb, resources={"seglab_nav": _nav(chapters, None, guide)})
             (staging / name).write_text(html, encoding="utf-8")
+        from seglab.results import machine_description
+
+        (staging / "timings.json").write_text(json.dumps(  # how long each chapter took to execute, and where
+            {"mode": "quick" if quick else "default", "date": datetime.datetime.now(datetime.timezone.utc).strftime(
+                "%Y-%m-%d %H:%M UTC"), "machine": machine_description(), "seconds": timings}, indent=1) + "\n")
         _check_offline(staging)
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         if out.exists():

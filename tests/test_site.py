@@ -76,6 +76,9 @@ def test_a_folder_that_is_not_a_site_is_never_replaced(tmp_path):
 def test_site_pages_are_named_after_the_notebooks(quick_site):
     names = {p.name for p in quick_site.glob("*.html")}
     assert names == {"index.html", "01_transposed_conv.html", "lecturers_guide.html"}
+    timings = json.loads((quick_site / "timings.json").read_text())  # each chapter's execution time, and where
+    assert timings["mode"] == "quick" and list(timings["seconds"]) == ["01_transposed_conv.ipynb"]
+    assert timings["seconds"]["01_transposed_conv.ipynb"] > 0 and timings["machine"].startswith(("cpu", "cuda"))
     for url in site_mod.PAGE_ASSETS.values():
         assert (quick_site / url.split("?")[0]).is_file(), url
 
