@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lab_state import NOTEBOOK_STATE_JS
 
 from seglab import lecture
 
@@ -20,28 +21,6 @@ ROOT = Path(__file__).resolve().parents[2]
 NAME = "01_transposed_conv.ipynb"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-STATE_JS = """
-() => {
-  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  if (!panel || !panel.sessionContext || !panel.content || !panel.content.model) return null;
-  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
-  const cells = panel.content.model.cells;
-  let total = 0, done = 0;
-  const errors = [];
-  for (let i = 0; i < cells.length; i++) {
-    const cell = cells.get(i);
-    if (cell.type !== 'code') continue;
-    total += 1;
-    if (cell.executionCount !== null && cell.executionCount !== undefined) done += 1;
-    for (let j = 0; j < cell.outputs.length; j++) {
-      const out = cell.outputs.get(j).toJSON();
-      if (out.output_type === 'error') errors.push(`cell ${i}: ${out.ename}: ${out.evalue}`);
-    }
-  }
-  return {ready: panel.sessionContext.isReady, status: kernel ? kernel.status : 'none', total, done, errors};
-}
-"""
 
 #: Cells the deck shows now (jupyterlab-slideshow marks them ``jp-deck-mod-onscreen``), by notebook index.
 ONSCREEN_JS = """
@@ -53,7 +32,7 @@ ONSCREEN_JS = """
 def _wait(page, predicate, timeout, what):
     deadline, state = time.time() + timeout, None
     while time.time() < deadline:
-        state = page.evaluate(STATE_JS)
+        state = page.evaluate(NOTEBOOK_STATE_JS)
         if state is not None and (predicate(state) or state["errors"]):
             return state
         time.sleep(0.5)
@@ -110,7 +89,7 @@ def test_chapter_runs_as_a_slideshow_with_a_live_explorer(lab_server, browser, s
         page.screenshot(path=str(screenshot_dir / "slideshow-01-explorer-after.png"))
         assert after != before, "moving the slider on the slide did not change the picture"
         assert page.evaluate(ONSCREEN_JS) == onscreen, "the arrow key on a slider turned the slide"
-        state = page.evaluate(STATE_JS)
+        state = page.evaluate(NOTEBOOK_STATE_JS)
         assert not state["errors"], state["errors"]
         page.evaluate("() => window.jupyterapp.commands.execute('deck:stop')")
     finally:
