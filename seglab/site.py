@@ -32,6 +32,7 @@ from pathlib import Path
 
 from seglab.lecture import chapter_notebooks, is_explorer
 from seglab.offline import remote_loads
+from seglab.results import machine_description
 from seglab.utils import REPO_ROOT
 
 __all__ = ["SITE_DIR", "NODE_MODULES", "ASSETS", "SiteError", "Chapter", "read_chapter", "copy_assets",
@@ -258,8 +259,6 @@ def build_site(out: Path = SITE_DIR, notebooks: list[Path] | None = None, quick:
         for name, nb in pages.items():
             html, _ = exporter.from_notebook_node(nb, resources={"seglab_nav": _nav(chapters, None, guide)})
             (staging / name).write_text(html, encoding="utf-8")
-        from seglab.results import machine_description
-
         (staging / "timings.json").write_text(json.dumps(  # how long each chapter took to execute, and where
             {"mode": "quick" if quick else "default", "date": datetime.datetime.now(datetime.timezone.utc).strftime(
                 "%Y-%m-%d %H:%M UTC"), "machine": machine_description(), "seconds": timings}, indent=1) + "\n")
