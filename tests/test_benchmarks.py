@@ -59,3 +59,46 @@ def test_pooler_ablation_script_runs_in_quick_mode(capsys, tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert len(cells) == 5 and all("/" in c and "[" in c for c in cells[1:3])
     assert "seeds where RoIAlign won: AP" in out and "agnostic AP75" in out
+
+
+@pytest.mark.slow
+def test_segnet_trials_script_runs_in_quick_mode(tmp_path, capsys):
+    from seglab.results import read_results
+    from seglab.train.recipes import RECIPES
+
+    script = _load(BENCH / "segnet_trials.py")
+    shipped = RECIPES["segnet"]
+    assert script.main(["--quick", "--variants", "adamw_batch8", "--device", "cpu", "--threads", "1",
+                        "--out", str(tmp_path / "trials"), "--results-dir", str(tmp_path)]) == 0
+    assert RECIPES["segnet"] is shipped  # the variant replaced the recipe only while it trained
+    results = read_results("segnet_trials_quick", results_dir=tmp_path)
+    (row,) = results["rows"]
+    assert row["variant"] == "adamw_batch8" and row["batch_size"] == 8 and row["optimizer"] == "adamw"
+    assert row["changes"] == script.VARIANTS["adamw_batch8"] and not row["shipped"]
+    assert row["epochs"] == 1 and 0 <= row["things_IoU"] <= 1 and 0 <= row["stuff_IoU"] <= 1
+    assert (tmp_path / "trials" / "adamw_batch8" / "segnet.pt").is_file()
+    assert "--quick" in results["command"] and results["date"].endswith("UTC")
+    assert "| adamw_batch8 | adamw | 8 |" in capsys.readouterr().out
+
+
+def test_segnet_trials_reads_back_a_trained_variant_and_retrains_a_changed_one(tmp_path, monkeypatch):
+    import dataclasses
+    import json
+
+    from seglab.train import recipes
+
+    script = _load(BENCH / "segnet_trials.py")
+    changes = script.VARIANTS["adamw_batch8"]
+    recipe = dataclasses.replace(recipes.RECIPES["segnet"], **changes)
+    stored = {k: v for k, v in dataclasses.asdict(recipe).items() if k not in ("name", "model", "model_args")}
+    del stored["optimizer"], stored["class_weights"]  # an entry written before these fields existed: defaults
+    entry = {"model_args": recipe.model_args, "recipe": {**stored, "notes": "an older note"}, "date": "then"}
+    (tmp_path / "b8").mkdir()
+    (tmp_path / "b8" / "manifest.json").write_text(json.dumps({"segnet": entry}))
+    trained = []
+    monkeypatch.setattr(recipes, "run_recipe", lambda name, **kw: trained.append(recipes.RECIPES[name]) or entry)
+    assert script.run_variant("b8", changes, tmp_path, False, False, "cpu") == entry
+    assert trained == []  # same training, only the notes differ: read back
+    script.run_variant("b8", {**changes, "lr": 1e-3}, tmp_path, False, False, "cpu")
+    assert trained[0].batch_size == 8 and trained[0].lr == 1e-3  # another recipe: trained again
+    assert recipes.RECIPES["segnet"] is not trained[0]  # the shipped recipe is back

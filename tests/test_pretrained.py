@@ -1,10 +1,12 @@
 """Shipped weights: the manifest, load_pretrained's checks, re-evaluation of every checkpoint and of the panoptic
 merge, recipes in quick mode."""
 
+import dataclasses
 import hashlib
 import io
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -137,6 +139,17 @@ def test_every_shipped_checkpoint_matches_its_manifest(name):
         assert key in info, key
 
 
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_checkpoint_was_trained_by_its_current_recipe(name):
+    """The command in the manifest reproduces the file only if the recipe it runs is the one that trained it."""
+    info, recipe = pretrained_info(name), RECIPES[name]
+    assert info["model"] == recipe.model and info["model_args"] == recipe.model_args, name
+    current = {k: v for k, v in dataclasses.asdict(recipe).items() if k not in ("name", "model", "model_args")}
+    defaults = {f.name: f.default for f in dataclasses.fields(recipe)}
+    stored = {**{k: defaults[k] for k in current.keys() - info["recipe"].keys()}, **info["recipe"]}  # fields added
+    assert stored == current, f"{name}: the recipe changed since the weights were trained; rerun {recipe.command}"
+
+
 def test_shipped_weights_fit_the_size_budget():
     total = sum((WEIGHTS / pretrained_info(n)["file"]).stat().st_size for n in SHIPPED)
     assert total <= 25 * 2**20
@@ -234,3 +247,86 @@ def test_full_train_mode_retrains_the_chain_into_the_checkpoint_folder(monkeypat
     assert ran == ["fcn32s", "fcn16s"] and model.variant == "16s" and not model.training
     recipes.shipped_model("fcn16s", device="cpu")  # the second call reuses what the first trained
     assert ran == ["fcn32s", "fcn16s"]
+
+
+def test_a_recipe_names_its_optimizer():
+    from seglab.train.recipes import make_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    adamw = make_optimizer(RECIPES["unet"], params)
+    assert isinstance(adamw, torch.optim.AdamW) and adamw.defaults["lr"] == RECIPES["unet"].lr
+    sgd = make_optimizer(dataclasses.replace(RECIPES["unet"], optimizer="sgd", lr=0.1, weight_decay=5e-4), params)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9 and sgd.defaults["weight_decay"] == 5e-4
+    with pytest.raises(ValueError, match="optimizer must be 'adamw' or 'sgd', got 'adam'"):
+        make_optimizer(dataclasses.replace(RECIPES["unet"], optimizer="adam"), params)
+
+
+class _Masks:
+    """A VOC-style semantic dataset of label PNGs (what median_frequency_weights reads)."""
+
+    def __init__(self, tmp_path, masks):
+        from seglab.data.formats import encode_palette_png
+
+        self.paths = []
+        for i, mask in enumerate(masks):
+            path = tmp_path / f"{i}.png"
+            path.write_bytes(encode_palette_png(np.asarray(mask, dtype=np.uint8)))
+            self.paths.append(path)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def mask_path(self, index):
+        return self.paths[index]
+
+
+def test_median_frequency_weights_by_hand(tmp_path):
+    from seglab.train.recipes import median_frequency_weights
+
+    # image 0: 12 pixels of class 0, 4 of class 1; image 1: 8 of class 0, 6 of class 2, 2 ignored
+    a = np.zeros((4, 4), np.uint8)
+    a[0] = 1
+    b = np.zeros((4, 4), np.uint8)
+    b[:2, :3] = 2
+    b[3, :2] = 255
+    weights = median_frequency_weights(_Masks(tmp_path, [a, b]), 4)
+    freq = torch.tensor([20 / 30, 4 / 16, 6 / 14])  # a class's pixels over the pixels of the masks that hold it
+    expected = freq.median() / freq
+    assert torch.allclose(weights[:3], expected.float()) and weights[3] == 0  # class 3 never appears
+    assert weights[1] > weights[2] > weights[0]  # the rarer, the heavier
+    with pytest.raises(ValueError, match="no labelled pixel"):
+        median_frequency_weights(_Masks(tmp_path, [np.full((2, 2), 255)]), 4)
+
+
+def test_segmentation_loss_weights_the_classes():
+    from seglab.train.batches import segmentation_loss
+
+    logits = torch.randn(2, 3, 4, 4)
+    targets = torch.randint(0, 3, (2, 4, 4))
+    targets[0, 0, 0] = 255
+    assert torch.allclose(segmentation_loss(logits, targets, weight=torch.ones(3)), segmentation_loss(logits, targets))
+    only_class_1 = segmentation_loss(logits, targets, weight=torch.tensor([0.0, 1.0, 0.0]))
+    keep = targets == 1
+    per_pixel = torch.nn.functional.cross_entropy(logits, targets, ignore_index=255, reduction="none")
+    assert torch.allclose(only_class_1, per_pixel[keep].mean())
+    with pytest.raises(ValueError, match=r"weight has shape \(2,\), expected \(3,\)"):
+        segmentation_loss(logits, targets, weight=torch.ones(2))
+
+
+def test_a_recipe_balances_classes_only_by_median_frequency():
+    from seglab.train.recipes import _loss_fn
+
+    assert _loss_fn(RECIPES["unet"], None) is None
+    with pytest.raises(ValueError, match="class_weights must be None or 'median_frequency'"):
+        _loss_fn(dataclasses.replace(RECIPES["unet"], class_weights="inverse"), None)
+
+
+@pytest.mark.slow
+def test_a_balanced_recipe_trains_in_quick_mode(tmp_path, monkeypatch):
+    import seglab.train.recipes as recipes
+
+    balanced = dataclasses.replace(RECIPES["segnet"], class_weights="median_frequency", optimizer="sgd", lr=0.1)
+    monkeypatch.setitem(recipes.RECIPES, "segnet", balanced)
+    entry = run_recipe("segnet", quick=True, out_dir=tmp_path, device="cpu", progress=False)
+    assert entry["recipe"]["class_weights"] == "median_frequency" and entry["recipe"]["optimizer"] == "sgd"
+    assert 0 <= entry["metrics"]["mIoU"] <= 1

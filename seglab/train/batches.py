@@ -10,9 +10,11 @@ from seglab.data.classes import IGNORE_INDEX
 __all__ = ["segmentation_loss", "to_device", "compute_loss", "logits_of", "check_loader"]
 
 
-def segmentation_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+def segmentation_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX,
+                      weight: torch.Tensor | None = None) -> torch.Tensor:
     """Pixel-wise cross-entropy, averaged over the non-ignored pixels (``logits float[N,K,H,W]``, ``targets
-    int64[N,H,W]``), with clear errors for mismatched sizes and labels out of range."""
+    int64[N,H,W]``), with clear errors for mismatched sizes and labels out of range. ``weight`` (float[K]): a weight
+    per class, the mean then taken with the pixels' weights (as ``F.cross_entropy`` does)."""
     if logits.dim() != 4 or targets.dim() != 3 or logits.shape[0] != targets.shape[0] \
             or logits.shape[2:] != targets.shape[1:]:
         raise ValueError(f"logits of shape {tuple(logits.shape)} do not fit targets of shape {tuple(targets.shape)}: "
@@ -22,7 +24,10 @@ def segmentation_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index:
     if bad.any():
         raise ValueError(f"targets contain label {int(targets[bad][0])}, expected 0..{num_classes - 1} "
                          f"or {ignore_index} (ignore) for logits with {num_classes} classes")
-    return F.cross_entropy(logits, targets.long(), ignore_index=ignore_index)
+    if weight is not None and tuple(weight.shape) != (num_classes,):
+        raise ValueError(f"weight has shape {tuple(weight.shape)}, expected ({num_classes},): one per class")
+    weight = weight.to(logits.device, logits.dtype) if weight is not None else None
+    return F.cross_entropy(logits, targets.long(), weight=weight, ignore_index=ignore_index)
 
 
 def compute_loss(net, images, targets, extras, loss_fn):

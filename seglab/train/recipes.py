@@ -30,8 +30,9 @@ from torch.utils.data import DataLoader
 from seglab.results import machine_description
 from seglab.utils import DATA_DIR, REPO_ROOT, atomic_write_bytes, get_device, set_seed
 
-__all__ = ["Recipe", "MergeRecipe", "RECIPES", "run_recipe", "shipped_model", "train_mode", "WEIGHTS_DIR", "MANIFEST",
-           "recipe_scenes", "dihedral_augment", "evaluate_model", "evaluate_panoptic", "shipped_info"]
+__all__ = ["Recipe", "MergeRecipe", "RECIPES", "run_recipe", "make_optimizer", "median_frequency_weights",
+           "shipped_model", "train_mode", "WEIGHTS_DIR", "MANIFEST", "recipe_scenes", "dihedral_augment",
+           "evaluate_model", "evaluate_panoptic", "shipped_info"]
 
 #: Where shipped weights and their manifest live.
 WEIGHTS_DIR = DATA_DIR / "weights"
@@ -57,6 +58,8 @@ class Recipe:
     init_from: str | None = None  # FCN staging: start from this recipe's shipped weights
     seed: int = 0
     weight_decay: float = 1e-2
+    optimizer: str = "adamw"  # "adamw", or "sgd" (momentum 0.9, as the SegNet paper trained)
+    class_weights: str | None = None  # semantic: None, or "median_frequency" (the SegNet paper's balancing)
     quick_scenes: int = 24  # --quick: a smoke run of the same code path
     notes: str = ""
     extra: dict = field(default_factory=dict)
@@ -105,7 +108,8 @@ RECIPES: dict[str, Recipe | MergeRecipe] = {r.name: r for r in [
     Recipe("unet", "unet", {"num_classes": 8, "base_channels": 16, "batch_norm": True, "padding": "same"},
            "semantic", epochs=24, batch_size=16, lr=3e-3),
     Recipe("segnet", "segnet", {"num_classes": 8, "width": 0.25}, "semantic", epochs=24, batch_size=16, lr=3e-3,
-           notes="same epochs as unet"),
+           class_weights="median_frequency",
+           notes="same epochs as unet; median-frequency class weights, as the SegNet paper trained"),
     Recipe("mask_rcnn", "mask_rcnn", {"num_classes": 5, **_MASK}, "instance", epochs=10, batch_size=8, lr=2e-3,
            augment="hflip"),
     Recipe("mask_rcnn_roipool", "mask_rcnn", {"num_classes": 5, "pooler": "roi_pool", **_MASK}, "instance",
@@ -161,6 +165,51 @@ def _loaders(recipe: Recipe, train, val):
                               drop_last=len(train) > recipe.batch_size)
     val_loader = DataLoader(val, batch_size=16, collate_fn=collate)
     return train_loader, val_loader
+
+
+def make_optimizer(recipe: Recipe, params):
+    """The recipe's optimizer at its peak learning rate (the one-cycle schedule scales it)."""
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=0.9, weight_decay=recipe.weight_decay)
+    raise ValueError(f"recipe {recipe.name!r}: optimizer must be 'adamw' or 'sgd', got {recipe.optimizer!r}")
+
+
+def median_frequency_weights(dataset, num_classes: int) -> torch.Tensor:
+    """float[K]: ``median(freq) / freq(c)``, where ``freq(c)`` is class c's pixel count over the pixel count of the
+    masks that contain c (Eigen and Fergus's median frequency balancing, which SegNet trains with). Ignored pixels
+    (``IGNORE_INDEX``) count nowhere; a class absent from every mask gets weight 0. ``dataset``: a VOC-style
+    semantic dataset (``mask_path``, ``__len__``); its masks are read without its transforms."""
+    from seglab.data.classes import IGNORE_INDEX
+    from seglab.data.formats import read_label_png
+
+    pixels, present_in = torch.zeros(num_classes, dtype=torch.float64), torch.zeros(num_classes, dtype=torch.float64)
+    for index in range(len(dataset)):
+        labels = torch.from_numpy(read_label_png(dataset.mask_path(index)).astype("int64"))
+        labels = labels[labels != IGNORE_INDEX]
+        counts = torch.bincount(labels, minlength=num_classes)[:num_classes].double()
+        pixels += counts
+        present_in += (counts > 0).double() * labels.numel()
+    seen = present_in > 0
+    if not seen.any():
+        raise ValueError("no labelled pixel in the dataset: cannot balance the classes")
+    freq = torch.where(seen, pixels / present_in.clamp(min=1), torch.zeros_like(pixels))
+    weights = torch.where(seen, freq[seen].median() / freq.clamp(min=1e-12), torch.zeros_like(freq))
+    return weights.float()
+
+
+def _loss_fn(recipe: Recipe, train):
+    """The training loss of a recipe: ``None`` (the engine's default) unless it balances the classes."""
+    if recipe.class_weights is None:
+        return None
+    if recipe.class_weights != "median_frequency" or recipe.task != "semantic":
+        raise ValueError(f"recipe {recipe.name!r}: class_weights must be None or 'median_frequency' (semantic), "
+                         f"got {recipe.class_weights!r}")
+    from seglab.train.batches import segmentation_loss
+
+    weights = median_frequency_weights(train.voc, train.num_classes)  # the masks, read without the augmentation
+    return lambda logits, targets: segmentation_loss(logits, targets, weight=weights)
 
 
 def build_model(recipe: Recipe, weights_dir: Path | None = None):
@@ -314,7 +363,7 @@ def run_recipe(name: str, *, quick: bool = False, out_dir=None, device=None, pro
 
     start = time.perf_counter()
     fit(model, train_loader, val_loader, epochs=epochs, lr=recipe.lr,
-        optimizer=lambda params: torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay),
+        optimizer=lambda params: make_optimizer(recipe, params), loss_fn=_loss_fn(recipe, train),
         scheduler=lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=total),
         scheduler_every="step", device=device, val_fn=val_fn, progress=progress, plot=False)
     wall = time.perf_counter() - start

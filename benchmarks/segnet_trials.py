@@ -1,0 +1,143 @@
+"""SegNet against its goal (within 5 mIoU points of U-Net at equal epochs): the shipped recipe and its variants.
+
+    python benchmarks/segnet_trials.py --variants adamw sgd        # each ~30 min on 2 CPU cores (2 threads)
+    python benchmarks/segnet_trials.py --quick                      # one quick epoch per variant: does it run?
+
+Each variant is the shipped ``segnet`` recipe (``seglab.train.recipes.RECIPES["segnet"]``) with a few fields
+replaced, trained by the same :func:`seglab.train.recipes.run_recipe` for the same number of epochs as the shipped
+``unet``, into ``build/segnet_trials/VARIANT`` (weights and a manifest entry). A variant whose folder already holds an
+entry trained with the same recipe is read back, not retrained (``--retrain`` forces it), and so is the shipped
+``segnet`` when the variant is its recipe (``shipped`` in its row). The shipped ``unet`` is added as row ``unet``.
+
+Writes ``data/results/segnet_trials.json`` (quick runs: ``segnet_trials_quick``): one row per variant with the
+fields changed, the val mIoU, boundary F1, mean IoU over the stuff and over the thing classes, the final train loss
+where the run logged it, the learning curve, wall time, device and date of the training run. Chapter 4 reads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+_ADAMW = {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 1e-2, "batch_size": 16, "class_weights": None}
+_SGD = {"optimizer": "sgd", "lr": 0.1, "weight_decay": 5e-4, "batch_size": 16, "class_weights": None}
+#: The variants tried, by name: the training fields of the ``segnet`` recipe they set. Each names the optimizer,
+#: learning rate, weight decay, batch size and class weights, so a variant means the same run whichever recipe ships.
+VARIANTS: dict[str, dict] = {
+    "adamw": _ADAMW,  # as the shipped unet
+    "adamw_batch8": {**_ADAMW, "batch_size": 8},  # twice the steps, noisier gradients
+    "adamw_lr1e-3": {**_ADAMW, "lr": 1e-3},
+    "adamw_balanced": {**_ADAMW, "class_weights": "median_frequency"},  # the paper's class balancing
+    "sgd": _SGD,  # the paper's optimizer: SGD, momentum 0.9
+    "sgd_balanced": {**_SGD, "class_weights": "median_frequency"},  # the paper's training, from scratch
+}
+#: Recipe fields that do not change what is trained.
+_NOT_TRAINING = ("notes",)
+
+
+def _training(recipe_dict: dict) -> dict:
+    """The fields of a stored recipe that decide the run (fields added to ``Recipe`` later take their default)."""
+    from seglab.train.recipes import Recipe
+
+    defaults = {f.name: f.default for f in dataclasses.fields(Recipe) if f.default is not dataclasses.MISSING}
+    return {k: v for k, v in {**defaults, **recipe_dict}.items()
+            if k not in _NOT_TRAINING and k not in ("name", "model", "model_args")}
+
+
+def _same_training(recipe_dict: dict, stored: dict) -> bool:
+    return _training(recipe_dict) == _training(stored)
+
+
+def _row(variant: str, changes: dict, entry: dict, where: str) -> dict:
+    from seglab.data.classes import CATEGORIES, CLASS_NAMES
+
+    things = {c["name"]: c["isthing"] for c in CATEGORIES}
+    iou = entry["metrics"]["per_class_iou"]
+    thing_iou = [v for v, n in zip(iou, CLASS_NAMES) if things[n]]
+    stuff_iou = [v for v, n in zip(iou, CLASS_NAMES) if not things[n]]
+    return {"variant": variant, "model": entry["model"], "changes": changes,
+            "optimizer": entry["recipe"].get("optimizer", "adamw"), "batch_size": entry["batch_size"],
+            "lr": entry["recipe"]["lr"], "epochs": entry["epochs"],
+            "steps": entry["steps"], "mIoU": entry["metrics"]["mIoU"], "boundary_f1": entry["metrics"]["boundary_f1"],
+            "stuff_IoU": round(sum(stuff_iou) / len(stuff_iou), 6),
+            "things_IoU": round(sum(thing_iou) / len(thing_iou), 6),
+            "per_class_iou": iou, "curve": entry["curve"]["points"], "wall_time_s": entry["wall_time_s"],
+            "device": entry["device"], "date": entry["date"], "weights": where}
+
+
+def run_variant(name: str, changes: dict, out_root: Path, quick: bool, retrain: bool, device) -> dict:
+    """Train (or read back) one variant; returns its manifest entry."""
+    from seglab.models import pretrained_info
+    from seglab.train import recipes
+
+    shipped = recipes.RECIPES["segnet"]
+    recipe = dataclasses.replace(shipped, **changes, notes=f"segnet trial {name}: {json.dumps(changes)}")
+    stored_recipe = {k: v for k, v in dataclasses.asdict(recipe).items() if k not in ("name", "model", "model_args")}
+    if not quick and not retrain:
+        entry = pretrained_info("segnet")
+        if _same_training(stored_recipe, entry["recipe"]) and entry["model_args"] == recipe.model_args:
+            print(f"{name}: the shipped segnet (data/weights, trained {entry['date']})")
+            return entry
+    out_dir = out_root / name
+    manifest = out_dir / "manifest.json"
+    if manifest.is_file() and not retrain and not quick:
+        entry = json.loads(manifest.read_text()).get("segnet")
+        if entry and _same_training(stored_recipe, entry["recipe"]) and entry["model_args"] == recipe.model_args:
+            print(f"{name}: read back from {out_dir} (trained {entry['date']})")
+            return entry
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    recipes.RECIPES["segnet"] = recipe
+    try:
+        return recipes.run_recipe("segnet", quick=quick, out_dir=out_dir, device=device, progress=not quick)
+    finally:
+        recipes.RECIPES["segnet"] = shipped
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--out", default=None, help="folder of the trials (default build/segnet_trials)")
+    parser.add_argument("--retrain", action="store_true", help="train even when a folder holds the same run")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU when present)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch")
+    parser.add_argument("--quick", action="store_true", help="one epoch on a few scenes per variant")
+    parser.add_argument("--results", default=None, help="results file name under data/results (default: "
+                        "segnet_trials, or segnet_trials_quick with --quick)")
+    parser.add_argument("--results-dir", default=None, help="folder for the results file (default data/results)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from seglab.models import pretrained_info
+    from seglab.results import current_command, markdown_table, write_results
+    from seglab.utils import REPO_ROOT, get_device
+
+    device = get_device(args.device)
+    out_root = Path(args.out) if args.out else REPO_ROOT / "build" / ("segnet_trials_quick" if args.quick
+                                                                       else "segnet_trials")
+    unet = _row("unet", {}, pretrained_info("unet"), "data/weights/unet.pt")
+    rows = [] if args.quick else [{**unet, "shipped": True}]
+    shipped_sha = pretrained_info("segnet")["sha256"]
+    for name in args.variants:
+        entry = run_variant(name, VARIANTS[name], out_root, args.quick, args.retrain, device)
+        where = "data/weights/segnet.pt" if entry["sha256"] == shipped_sha else str(out_root / name / entry["file"])
+        rows.append({**_row(name, VARIANTS[name], entry, where), "shipped": where.startswith("data/weights")})
+    columns = ["variant", "optimizer", "batch_size", "lr", "epochs", "steps", "mIoU", "boundary_f1", "stuff_IoU",
+               "things_IoU", "shipped"]
+    print(markdown_table(rows, columns))
+    name = args.results or ("segnet_trials_quick" if args.quick else "segnet_trials")
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    params = {"recipe": "segnet", "variants": {n: VARIANTS[n] for n in args.variants}, "quick": args.quick}
+    path = write_results(name, rows, command=current_command("benchmarks/segnet_trials.py", argv), device=device,
+                         params=params, results_dir=args.results_dir)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
