@@ -19,7 +19,6 @@ trains, so it takes minutes.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 import torch
@@ -98,15 +97,13 @@ def main(argv=None) -> int:
         print(f"| {seed} | {cell(pool)} | {cell(align)} | {gain['AP']:+.1f} / {gain['AP75']:+.1f} | "
               f"[{gain['agnostic AP']:+.1f} / {gain['agnostic AP75']:+.1f}] |", flush=True)
     print("seeds where RoIAlign won: " + ", ".join(f"{m} {wins[m]}/{len(args.seeds)}" for m in names))
-    from seglab.results import current_command, write_results
+    from seglab.results import write_script_results
 
     name = args.results or ("ablation_pooler_quick" if args.quick else "ablation_pooler")
     params = {"steps": steps, "num_train": num_train, "num_val": num_val, "canonical_scale": args.canonical_scale,
               "threads": torch.get_num_threads()}
-    argv = list(argv) if argv is not None else sys.argv[1:]
-    command = current_command("benchmarks/ablation_pooler.py", argv)
-    path = write_results(name, rows, command=command, device=device, params=params, results_dir=args.results_dir)
-    print(f"wrote {path}")
+    write_script_results(name, rows, script="benchmarks/ablation_pooler.py", argv=argv, device=device, params=params,
+                         results_dir=args.results_dir)
     return 0
 
 

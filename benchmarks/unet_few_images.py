@@ -19,7 +19,6 @@ Writes ``data/results/unet_few_images.json`` (``--results`` picks another name; 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 import torch
@@ -73,7 +72,7 @@ def main(argv=None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     from seglab.data import SceneDataset
-    from seglab.results import current_command, markdown_table, write_results
+    from seglab.results import markdown_table, write_script_results
     from seglab.utils import get_device
 
     device = get_device(args.device)
@@ -93,10 +92,8 @@ def main(argv=None) -> int:
               "val_images": args.val_images, "crop": CROP, "batch": BATCH, "base_channels": BASE, "lr": LR,
               "epochs": EPOCHS, "schedule": "cosine per epoch", "threads": torch.get_num_threads()}
     name = args.results or ("unet_few_images_quick" if args.quick else "unet_few_images")
-    argv = list(argv) if argv is not None else sys.argv[1:]
-    path = write_results(name, rows, command=current_command("benchmarks/unet_few_images.py", argv), device=device,
-                         params=params, results_dir=args.results_dir)
-    print(f"wrote {path}")
+    write_script_results(name, rows, script="benchmarks/unet_few_images.py", argv=argv, device=device, params=params,
+                         results_dir=args.results_dir)
     return 0
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from seglab.utils import DATA_DIR, atomic_write_bytes
 
-__all__ = ["RESULTS_DIR", "machine_description", "current_command", "write_results", "read_results",
-           "markdown_table"]
+__all__ = ["RESULTS_DIR", "machine_description", "current_command", "write_results", "write_script_results",
+           "read_results", "markdown_table"]
 
 #: Where experiment scripts write their results (shipped with the repository).
 RESULTS_DIR = DATA_DIR / "results"
@@ -61,6 +61,17 @@ def write_results(name: str, rows: list[dict], *, command: str, device=None, par
     payload = {"name": name, "command": command, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": machine_description(device), "params": params or {}, "rows": rows}
     atomic_write_bytes(path, (json.dumps(payload, indent=1) + "\n").encode())
+    return path
+
+
+def write_script_results(name: str, rows: list[dict], *, script: str, argv: list[str] | None = None, device=None,
+                         params: dict | None = None, results_dir=None) -> Path:
+    """What an experiment script in ``benchmarks/`` does last: :func:`write_results` with the command that reruns
+    ``script`` with ``argv`` (default: this process's arguments), then print where it went; returns the path."""
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    path = write_results(name, rows, command=current_command(script, argv), device=device, params=params,
+                         results_dir=results_dir)
+    print(f"wrote {path}")
     return path
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from seglab.results import markdown_table, read_results, write_results
+from seglab.results import markdown_table, read_results, write_results, write_script_results
 
 
 def test_write_then_read_round_trips_rows_and_provenance(tmp_path):
@@ -16,6 +16,14 @@ def test_write_then_read_round_trips_rows_and_provenance(tmp_path):
     assert back["rows"] == rows and back["params"] == {"steps": 3}
     assert back["command"] == "python demo.py --seeds 0 1" and back["machine"].startswith("cpu: ")
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary file left behind
+
+
+def test_a_script_records_the_command_that_reruns_it(tmp_path, capsys):
+    path = write_script_results("trial", [{"seed": 0}], script="benchmarks/x.py", argv=["--seeds", "0", "1 2"],
+                                params={"quick": True}, results_dir=tmp_path)
+    back = read_results("trial", results_dir=tmp_path)
+    assert back["command"] == "python benchmarks/x.py --seeds 0 '1 2'" and back["params"] == {"quick": True}
+    assert f"wrote {path}" in capsys.readouterr().out
 
 
 def test_missing_and_foreign_files_are_refused(tmp_path):
