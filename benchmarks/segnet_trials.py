@@ -24,10 +24,14 @@ from pathlib import Path
 
 import torch
 
-_ADAMW = {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 1e-2, "batch_size": 16, "class_weights": None}
-_SGD = {"optimizer": "sgd", "lr": 0.1, "weight_decay": 5e-4, "batch_size": 16, "class_weights": None}
-#: The variants tried, by name: the training fields of the ``segnet`` recipe they set. Each names the optimizer,
-#: learning rate, weight decay, batch size and class weights, so a variant means the same run whichever recipe ships.
+_QUARTER = {"num_classes": 8, "width": 0.25}  # a quarter of VGG16's channels
+_ADAMW = {"model_args": _QUARTER, "optimizer": "adamw", "lr": 3e-3, "weight_decay": 1e-2, "batch_size": 16,
+          "class_weights": None}
+_SGD = {"model_args": _QUARTER, "optimizer": "sgd", "lr": 0.1, "weight_decay": 5e-4, "batch_size": 16,
+        "class_weights": None}
+#: The variants tried, by name: the fields of the ``segnet`` recipe they set. Each names the model's width, the
+#: optimizer, learning rate, weight decay, batch size and class weights, so a variant means the same run whichever
+#: recipe ships.
 VARIANTS: dict[str, dict] = {
     "adamw": _ADAMW,  # as the shipped unet
     "adamw_batch8": {**_ADAMW, "batch_size": 8},  # twice the steps, noisier gradients
@@ -35,6 +39,9 @@ VARIANTS: dict[str, dict] = {
     "sgd": _SGD,  # the paper's optimizer: SGD, momentum 0.9
     "sgd_balanced": {**_SGD, "class_weights": "median_frequency"},  # the paper's training, from scratch
     "sgd_balanced_lr005": {**_SGD, "lr": 0.05, "class_weights": "median_frequency"},  # half the peak rate
+    "sgd_balanced_lr0025": {**_SGD, "lr": 0.025, "class_weights": "median_frequency"},  # a quarter of it
+    "sgd_balanced_lr0025_w0375": {**_SGD, "lr": 0.025, "class_weights": "median_frequency",
+                                  "model_args": {"num_classes": 8, "width": 0.375}},  # 1.5 times the channels
 }
 #: Recipe fields that do not change what is trained.
 _NOT_TRAINING = ("notes",)
