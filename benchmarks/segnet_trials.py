@@ -56,8 +56,10 @@ def _training(recipe_dict: dict) -> dict:
             if k not in _NOT_TRAINING and k not in ("name", "model", "model_args")}
 
 
-def _same_training(recipe_dict: dict, stored: dict) -> bool:
-    return _training(recipe_dict) == _training(stored)
+def _trained_by(entry: dict | None, recipe) -> bool:
+    """Whether a manifest entry holds weights that ``recipe`` would train (its notes aside)."""
+    return bool(entry) and entry["model_args"] == recipe.model_args \
+        and _training(entry["recipe"]) == _training(dataclasses.asdict(recipe))
 
 
 def _row(variant: str, changes: dict, entry: dict, where: str) -> dict:
@@ -84,17 +86,15 @@ def run_variant(name: str, changes: dict, out_root: Path, quick: bool, retrain: 
 
     shipped = recipes.RECIPES["segnet"]
     recipe = dataclasses.replace(shipped, **changes, notes=f"segnet trial {name}: {json.dumps(changes)}")
-    stored_recipe = {k: v for k, v in dataclasses.asdict(recipe).items() if k not in ("name", "model", "model_args")}
-    if not quick and not retrain:
-        entry = pretrained_info("segnet")
-        if _same_training(stored_recipe, entry["recipe"]) and entry["model_args"] == recipe.model_args:
-            print(f"{name}: the shipped segnet (data/weights, trained {entry['date']})")
-            return entry
     out_dir = out_root / name
     manifest = out_dir / "manifest.json"
-    if manifest.is_file() and not retrain and not quick:
-        entry = json.loads(manifest.read_text()).get("segnet")
-        if entry and _same_training(stored_recipe, entry["recipe"]) and entry["model_args"] == recipe.model_args:
+    if not quick and not retrain:
+        entry = pretrained_info("segnet")
+        if _trained_by(entry, recipe):
+            print(f"{name}: the shipped segnet (data/weights, trained {entry['date']})")
+            return entry
+        entry = json.loads(manifest.read_text()).get("segnet") if manifest.is_file() else None
+        if _trained_by(entry, recipe):
             print(f"{name}: read back from {out_dir} (trained {entry['date']})")
             return entry
     if out_dir.exists():
