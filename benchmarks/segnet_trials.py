@@ -1,6 +1,6 @@
 """SegNet against its goal (within 5 mIoU points of U-Net at equal epochs): the shipped recipe and its variants.
 
-    python benchmarks/segnet_trials.py                              # every variant, ~30 min each on 2 CPU cores
+    python benchmarks/segnet_trials.py                              # every variant, 30-80 min each on 2 CPU cores
     python benchmarks/segnet_trials.py --quick                      # one quick epoch per variant: does it run?
 
 Each variant is the shipped ``segnet`` recipe (``seglab.train.recipes.RECIPES["segnet"]``) with a few fields
@@ -26,12 +26,12 @@ import torch
 
 _QUARTER = {"num_classes": 8, "width": 0.25}  # a quarter of VGG16's channels
 _ADAMW = {"model_args": _QUARTER, "optimizer": "adamw", "lr": 3e-3, "weight_decay": 1e-2, "batch_size": 16,
-          "class_weights": None}
+          "class_weights": None, "warmup": 0.3}
 _SGD = {"model_args": _QUARTER, "optimizer": "sgd", "lr": 0.1, "weight_decay": 5e-4, "batch_size": 16,
-        "class_weights": None}
+        "class_weights": None, "warmup": 0.3}
 #: The variants tried, by name: the fields of the ``segnet`` recipe they set. Each names the model's width, the
-#: optimizer, learning rate, weight decay, batch size and class weights, so a variant means the same run whichever
-#: recipe ships.
+#: optimizer, learning rate, weight decay, batch size, class weights and the schedule's warm-up, so a variant means
+#: the same run whichever recipe ships.
 VARIANTS: dict[str, dict] = {
     "adamw": _ADAMW,  # as the shipped unet
     "adamw_batch8": {**_ADAMW, "batch_size": 8},  # twice the steps, noisier gradients
@@ -42,7 +42,10 @@ VARIANTS: dict[str, dict] = {
     "sgd_balanced_lr0025": {**_SGD, "lr": 0.025, "class_weights": "median_frequency"},  # a quarter of it
     "sgd_balanced_lr0025_w0375": {**_SGD, "lr": 0.025, "class_weights": "median_frequency",
                                   "model_args": {"num_classes": 8, "width": 0.375}},  # 1.5 times the channels
-}
+    "sgd_balanced_lr00125_w04": {**_SGD, "lr": 0.0125, "class_weights": "median_frequency",
+                                 "model_args": {"num_classes": 8, "width": 0.4}},  # an eighth of the rate, 1.6x
+    "sgd_balanced_lr0025_warmup01": {**_SGD, "lr": 0.025, "class_weights": "median_frequency", "warmup": 0.1},
+}  # the last: the rate peaks after a tenth of the steps, not three tenths, and anneals for longer
 #: Recipe fields that do not change what is trained.
 _NOT_TRAINING = ("notes",)
 

@@ -261,6 +261,35 @@ def test_a_recipe_names_its_optimizer():
         make_optimizer(dataclasses.replace(RECIPES["unet"], optimizer="adam"), params)
 
 
+@pytest.mark.parametrize("warmup", [0.1, 0.3])
+def test_one_cycle_peaks_after_the_recipes_warmup(warmup):
+    from seglab.train.recipes import make_optimizer, one_cycle
+
+    recipe = dataclasses.replace(RECIPES["segnet"], warmup=warmup)
+    optimizer = make_optimizer(recipe, [torch.nn.Parameter(torch.zeros(2))])
+    schedule, rates = one_cycle(recipe, optimizer, 100), []
+    for _ in range(100):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    peak = max(range(100), key=rates.__getitem__)
+    assert abs(peak - warmup * 100) <= 1 and rates[peak] == pytest.approx(recipe.lr)
+    assert rates[0] == pytest.approx(recipe.lr / 25) and rates[-1] < recipe.lr / 1000  # up from lr/25, down to ~0
+    from seglab.train.recipes import Recipe
+
+    trained = [r for r in RECIPES.values() if isinstance(r, Recipe)]
+    assert trained and all(r.warmup == 0.3 for r in trained)  # every shipped recipe: OneCycleLR's default share
+
+
+@pytest.mark.parametrize("warmup", [0, 1, -0.2])
+def test_one_cycle_refuses_a_warmup_outside_the_steps(warmup):
+    from seglab.train.recipes import one_cycle
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
+    with pytest.raises(ValueError, match=r"warmup must be a share of the steps in \(0, 1\)"):
+        one_cycle(dataclasses.replace(RECIPES["segnet"], warmup=warmup), optimizer, 100)
+
+
 class _Masks:
     """A VOC-style semantic dataset of label PNGs (what median_frequency_weights reads)."""
 

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from seglab.results import machine_description
 from seglab.utils import DATA_DIR, REPO_ROOT, atomic_write_bytes, get_device, set_seed
 
-__all__ = ["Recipe", "MergeRecipe", "RECIPES", "run_recipe", "make_optimizer", "median_frequency_weights",
+__all__ = ["Recipe", "MergeRecipe", "RECIPES", "run_recipe", "make_optimizer", "one_cycle", "median_frequency_weights",
            "shipped_model", "train_mode", "WEIGHTS_DIR", "MANIFEST", "recipe_scenes", "dihedral_augment",
            "evaluate_model", "evaluate_panoptic", "shipped_info"]
 
@@ -60,6 +60,7 @@ class Recipe:
     weight_decay: float = 1e-2
     optimizer: str = "adamw"  # "adamw", or "sgd" (momentum 0.9, as the SegNet paper trained)
     class_weights: str | None = None  # semantic: None, or "median_frequency" (the SegNet paper's balancing)
+    warmup: float = 0.3  # share of the steps in which the one-cycle rate rises to its peak (OneCycleLR's pct_start)
     quick_scenes: int = 24  # --quick: a smoke run of the same code path
     notes: str = ""
     extra: dict = field(default_factory=dict)
@@ -167,6 +168,16 @@ def _loaders(recipe: Recipe, train, val):
                               drop_last=len(train) > recipe.batch_size)
     val_loader = DataLoader(val, batch_size=16, collate_fn=collate)
     return train_loader, val_loader
+
+
+def one_cycle(recipe: Recipe, optimizer, total_steps: int):
+    """The recipe's one-cycle schedule: the rate rises to ``recipe.lr`` over the first ``recipe.warmup`` of
+    ``total_steps``, then anneals (cosine) to nearly zero."""
+    if not 0 < recipe.warmup < 1:
+        raise ValueError(f"recipe {recipe.name!r}: warmup must be a share of the steps in (0, 1), "
+                         f"got {recipe.warmup!r}")
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=total_steps,
+                                               pct_start=recipe.warmup)
 
 
 def make_optimizer(recipe: Recipe, params):
@@ -366,7 +377,7 @@ def run_recipe(name: str, *, quick: bool = False, out_dir=None, device=None, pro
     start = time.perf_counter()
     fit(model, train_loader, val_loader, epochs=epochs, lr=recipe.lr,
         optimizer=lambda params: make_optimizer(recipe, params), loss_fn=_loss_fn(recipe, train),
-        scheduler=lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=total),
+        scheduler=lambda opt: one_cycle(recipe, opt, total),
         scheduler_every="step", device=device, val_fn=val_fn, progress=progress, plot=False)
     wall = time.perf_counter() - start
 
