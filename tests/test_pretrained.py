@@ -263,7 +263,7 @@ def test_a_recipe_names_its_optimizer():
 
 @pytest.mark.parametrize("warmup", [0.1, 0.3])
 def test_one_cycle_peaks_after_the_recipes_warmup(warmup):
-    from seglab.train.recipes import make_optimizer, one_cycle
+    from seglab.train.recipes import Recipe, make_optimizer, one_cycle
 
     recipe = dataclasses.replace(RECIPES["segnet"], warmup=warmup)
     optimizer = make_optimizer(recipe, [torch.nn.Parameter(torch.zeros(2))])
@@ -275,8 +275,6 @@ def test_one_cycle_peaks_after_the_recipes_warmup(warmup):
     peak = max(range(100), key=rates.__getitem__)
     assert abs(peak - warmup * 100) <= 1 and rates[peak] == pytest.approx(recipe.lr)
     assert rates[0] == pytest.approx(recipe.lr / 25) and rates[-1] < recipe.lr / 1000  # up from lr/25, down to ~0
-    from seglab.train.recipes import Recipe
-
     trained = [r for r in RECIPES.values() if isinstance(r, Recipe)]
     assert trained and all(r.warmup == 0.3 for r in trained)  # every shipped recipe: OneCycleLR's default share
 
