@@ -76,6 +76,7 @@ def test_segnet_trials_script_runs_in_quick_mode(tmp_path, capsys):
     assert row["variant"] == "adamw_batch8" and row["batch_size"] == 8 and row["optimizer"] == "adamw"
     assert row["changes"] == script.VARIANTS["adamw_batch8"] and not row["shipped"]
     assert row["epochs"] == 1 and 0 <= row["things_IoU"] <= 1 and 0 <= row["stuff_IoU"] <= 1
+    assert not row["prior_correction"] and 0 <= row["mIoU_corrected"] <= 1  # its weights, corrected, rescored
     assert (tmp_path / "trials" / "adamw_batch8" / "segnet.pt").is_file()
     assert "--quick" in results["command"] and results["date"].endswith("UTC")
     assert "| adamw_batch8 | adamw | 8 |" in capsys.readouterr().out

@@ -349,11 +349,74 @@ def test_a_recipe_balances_classes_only_by_median_frequency():
 
 
 @pytest.mark.slow
-def test_a_balanced_recipe_trains_in_quick_mode(tmp_path, monkeypatch):
+@pytest.mark.parametrize("prior_correction", [False, True])
+def test_a_balanced_recipe_trains_in_quick_mode(tmp_path, monkeypatch, prior_correction):
     import seglab.train.recipes as recipes
 
-    balanced = dataclasses.replace(RECIPES["segnet"], class_weights="median_frequency", optimizer="sgd", lr=0.1)
+    balanced = dataclasses.replace(RECIPES["segnet"], class_weights="median_frequency", optimizer="sgd", lr=0.1,
+                                   prior_correction=prior_correction)
     monkeypatch.setitem(recipes.RECIPES, "segnet", balanced)
     entry = run_recipe("segnet", quick=True, out_dir=tmp_path, device="cpu", progress=False)
     assert entry["recipe"]["class_weights"] == "median_frequency" and entry["recipe"]["optimizer"] == "sgd"
     assert 0 <= entry["metrics"]["mIoU"] <= 1
+    assert ("prior_correction" in entry) == prior_correction
+    if prior_correction:  # the quick scenes' weights, taken out of the stored classifier
+        shift = torch.tensor(entry["prior_correction"]["subtracted_from_classifier_bias"])
+        assert torch.allclose(shift, recipes.class_weights_of(balanced, quick=True).log(), atol=1e-5)
+        assert 0 <= entry["prior_correction"]["metrics_before"]["mIoU"] <= 1
+
+
+class _Head(torch.nn.Module):
+    """Logits that are the classifier's bias alone (its input is zero): a model whose prior is all it knows."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.classifier = torch.nn.Linear(1, k)
+
+    def forward(self, n):
+        return self.classifier(torch.zeros(n, 1))
+
+
+def test_the_prior_correction_gives_back_the_unweighted_class_frequencies():
+    from seglab.train.recipes import fold_prior_correction
+
+    torch.manual_seed(0)
+    freq = torch.tensor([0.7, 0.2, 0.08, 0.02])  # how often each class is the answer
+    weights = freq.median() / freq  # what median frequency balancing would give them
+    head = _Head(4)
+    optimizer = torch.optim.LBFGS(head.parameters(), max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():  # the expected class-weighted cross-entropy
+        optimizer.zero_grad()
+        loss = -(weights * freq * head(1).log_softmax(1)[0]).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        weighted = head(1).softmax(1)[0]
+        assert torch.allclose(weighted, weights * freq / (weights * freq).sum(), atol=1e-3)  # biased to rare classes
+        assert weighted[-1] > 0.2 > freq[-1]
+        shift = fold_prior_correction(head, weights)
+        assert torch.allclose(shift, weights.log())
+        assert torch.allclose(head(1).softmax(1)[0], freq, atol=1e-3)  # the frequencies come back
+
+
+def test_the_prior_correction_says_what_it_needs():
+    from seglab.train.recipes import fold_prior_correction
+
+    with pytest.raises(ValueError, match=r"a model whose .classifier is a Conv2d or Linear with a bias; .*Sequential"):
+        fold_prior_correction(torch.nn.Sequential(torch.nn.Linear(1, 2)), torch.ones(2))
+    with pytest.raises(ValueError, match=r"one weight per class, shape \(3,\), got \(2,\)"):
+        fold_prior_correction(_Head(3), torch.ones(2))
+    with pytest.raises(ValueError, match="must be positive and finite"):
+        fold_prior_correction(_Head(2), torch.tensor([1.0, 0.0]))
+
+
+def test_run_recipe_refuses_a_prior_correction_without_class_weights(monkeypatch, tmp_path):
+    import seglab.train.recipes as recipes
+
+    monkeypatch.setitem(recipes.RECIPES, "unet", dataclasses.replace(RECIPES["unet"], prior_correction=True))
+    monkeypatch.setattr(recipes, "build_model", lambda *a, **k: pytest.fail("trained before checking the recipe"))
+    with pytest.raises(ValueError, match="recipe 'unet': prior_correction takes out the bias"):
+        run_recipe("unet", quick=True, out_dir=tmp_path, device="cpu", progress=False)

@@ -32,7 +32,7 @@ from seglab.utils import DATA_DIR, REPO_ROOT, atomic_write_bytes, get_device, se
 
 __all__ = ["Recipe", "MergeRecipe", "RECIPES", "run_recipe", "make_optimizer", "one_cycle", "median_frequency_weights",
            "shipped_model", "train_mode", "WEIGHTS_DIR", "MANIFEST", "recipe_scenes", "dihedral_augment",
-           "evaluate_model", "evaluate_panoptic", "shipped_info"]
+           "evaluate_model", "evaluate_panoptic", "shipped_info", "fold_prior_correction", "class_weights_of"]
 
 #: Where shipped weights and their manifest live.
 WEIGHTS_DIR = DATA_DIR / "weights"
@@ -61,6 +61,7 @@ class Recipe:
     optimizer: str = "adamw"  # "adamw", or "sgd" (momentum 0.9, as the SegNet paper trained)
     class_weights: str | None = None  # semantic: None, or "median_frequency" (the SegNet paper's balancing)
     warmup: float = 0.3  # share of the steps in which the one-cycle rate rises to its peak (OneCycleLR's pct_start)
+    prior_correction: bool = False  # with class_weights: fold -log(weight) into the classifier's bias after training
     quick_scenes: int = 24  # --quick: a smoke run of the same code path
     notes: str = ""
     extra: dict = field(default_factory=dict)
@@ -109,10 +110,11 @@ RECIPES: dict[str, Recipe | MergeRecipe] = {r.name: r for r in [
     Recipe("unet", "unet", {"num_classes": 8, "base_channels": 16, "batch_norm": True, "padding": "same"},
            "semantic", epochs=24, batch_size=16, lr=3e-3),
     Recipe("segnet", "segnet", {"num_classes": 8, "width": 0.375}, "semantic", epochs=24, batch_size=16, lr=0.025,
-           optimizer="sgd", weight_decay=5e-4, class_weights="median_frequency",
+           optimizer="sgd", weight_decay=5e-4, class_weights="median_frequency", prior_correction=True,
            notes="same epochs as unet; trained as the SegNet paper: SGD with momentum 0.9 and median-frequency "
                  "class weights; peak rate 0.025 of the one-cycle schedule (the paper's 0.1 ended lower) and 1.5 "
-                 "times the width of the other trials (benchmarks/segnet_trials.py)"),
+                 "times the width of the other trials; after training, the class weights' bias is taken out of the "
+                 "classifier (prior_correction; benchmarks/segnet_trials.py)"),
     Recipe("mask_rcnn", "mask_rcnn", {"num_classes": 5, **_MASK}, "instance", epochs=10, batch_size=8, lr=2e-3,
            augment="hflip"),
     Recipe("mask_rcnn_roipool", "mask_rcnn", {"num_classes": 5, "pooler": "roi_pool", **_MASK}, "instance",
@@ -212,13 +214,55 @@ def median_frequency_weights(dataset, num_classes: int) -> torch.Tensor:
     return weights.float()
 
 
-def _loss_fn(recipe: Recipe, train):
-    """The training loss of a recipe: ``None`` (the engine's default) unless it balances the classes."""
-    if recipe.class_weights is None:
-        return None
-    if recipe.class_weights != "median_frequency" or recipe.task != "semantic":
+def _check_balancing(recipe: Recipe) -> None:
+    if recipe.class_weights not in (None, "median_frequency") or (recipe.class_weights and recipe.task != "semantic"):
         raise ValueError(f"recipe {recipe.name!r}: class_weights must be None or 'median_frequency' (semantic), "
                          f"got {recipe.class_weights!r}")
+    if recipe.prior_correction and recipe.class_weights is None:
+        raise ValueError(f"recipe {recipe.name!r}: prior_correction takes out the bias that class weights train in; "
+                         "it needs class_weights='median_frequency'")
+
+
+def class_weights_of(recipe: Recipe, quick: bool = False) -> torch.Tensor:
+    """float[K]: the median-frequency weights of the recipe's training scenes (``quick``: of its quick scenes),
+    whether or not the recipe trains with them."""
+    from seglab.data import SceneDataset
+
+    root = recipe_scenes(recipe.quick_scenes if quick else recipe.train_scenes, recipe.scene_seed)
+    train = SceneDataset(root, "train", task="semantic")
+    return median_frequency_weights(train.voc, train.num_classes)
+
+
+def fold_prior_correction(model, weights: torch.Tensor) -> torch.Tensor:
+    """Take the bias of a class-weighted loss out of a trained model: subtract ``log(weights[c])`` from the bias of
+    class c in ``model.classifier`` (in place). Returns the amounts subtracted.
+
+    A cross-entropy whose class c weighs ``w_c`` is smallest when the predicted probabilities are proportional to
+    ``w_c p(c | x)``, not ``p(c | x)``: the model learns to call the rare, heavily weighted classes more often than
+    they occur. Dividing by ``w_c`` again, which on the logits is subtracting ``log w_c``, gives back the unweighted
+    posterior (the logit adjustment of Menon et al., "Long-tail learning via logit adjustment", ICLR 2021). The
+    weights must be positive; ``model.classifier`` must be a convolution or linear layer with a bias, one output
+    per class."""
+    weights = torch.as_tensor(weights, dtype=torch.float32)
+    layer = getattr(model, "classifier", None)
+    if not isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)) or layer.bias is None:
+        raise ValueError(f"prior correction needs a model whose .classifier is a Conv2d or Linear with a bias; "
+                         f"{type(model).__name__} has {type(layer).__name__}")
+    if weights.shape != layer.bias.shape:
+        raise ValueError(f"expected one weight per class, shape {tuple(layer.bias.shape)}, got {tuple(weights.shape)}")
+    if not bool((weights > 0).all()) or not bool(weights.isfinite().all()):
+        raise ValueError(f"class weights must be positive and finite to be taken out, got {weights.tolist()}")
+    shift = weights.log()
+    with torch.no_grad():
+        layer.bias -= shift.to(layer.bias)
+    return shift
+
+
+def _loss_fn(recipe: Recipe, train):
+    """The training loss of a recipe: ``None`` (the engine's default) unless it balances the classes."""
+    _check_balancing(recipe)
+    if recipe.class_weights is None:
+        return None
     from seglab.train.batches import segmentation_loss
 
     weights = median_frequency_weights(train.voc, train.num_classes)  # the masks, read without the augmentation
@@ -358,6 +402,7 @@ def run_recipe(name: str, *, quick: bool = False, out_dir=None, device=None, pro
     device = torch.device(device) if device is not None else get_device()
     if isinstance(recipe, MergeRecipe):
         return _run_merge(recipe, quick, out_dir, device)
+    _check_balancing(recipe)
     set_seed(recipe.seed)
     init_dir = out_dir if (out_dir / "manifest.json").is_file() and recipe.init_from in read_manifest(
         out_dir / "manifest.json") else None
@@ -380,6 +425,13 @@ def run_recipe(name: str, *, quick: bool = False, out_dir=None, device=None, pro
         scheduler=lambda opt: one_cycle(recipe, opt, total),
         scheduler_every="step", device=device, val_fn=val_fn, progress=progress, plot=False)
     wall = time.perf_counter() - start
+    correction = None
+    if recipe.prior_correction:  # the metrics before it, then the class weights' bias out of the classifier
+        before = evaluate_model(recipe, model, device=device) if not quick else evaluate_model(recipe, model,
+                                                                                                val_loader)
+        shift = fold_prior_correction(model, median_frequency_weights(train.voc, train.num_classes))
+        correction = {"subtracted_from_classifier_bias": [round(float(v), 6) for v in shift],
+                      "metrics_before": before}
 
     state = half_state_dict(model)
     buffer = io.BytesIO()
@@ -400,6 +452,8 @@ def run_recipe(name: str, *, quick: bool = False, out_dir=None, device=None, pro
         "metrics": metrics, "curve": {"x": "epoch", "y": "mIoU" if recipe.task == "semantic" else "mask AP",
                                       "points": curve},
     }
+    if correction is not None:
+        entry["prior_correction"] = correction  # the curve is before it, "metrics" after it
     write_manifest_entry(name, entry, out_dir / "manifest.json")
     return entry
 
