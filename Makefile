@@ -7,6 +7,11 @@ STAMP := $(VENV)/.seglab-installed
 HOST ?= 127.0.0.1
 PORT ?= 8888
 JOBS ?= 2
+# PyTorch threads in each test process (pytest workers, notebook kernels, JupyterLab's kernels): JOBS workers already
+# fill the cores, and more threads per worker oversubscribe them (pytest took 8 min 15 s with the default threads and
+# 4 min 21 s with one, on the 2-core machine, 2026-11-29).
+TEST_THREADS ?= 1
+TEST_ENV := SEGLAB_QUICK=1 OMP_NUM_THREADS=$(TEST_THREADS)
 SITE_NPM := build/site_npm
 SITE_ASSETS := $(SITE_NPM)/.installed
 
@@ -57,13 +62,13 @@ site: $(STAMP) $(SITE_ASSETS)
 	$(PY) -m seglab.site $(if $(filter 1 yes true,$(SITE_QUICK)),--quick)
 
 test: $(STAMP) $(SITE_ASSETS)
-	SEGLAB_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax -p no:cacheprovider tests notebooks
+	$(TEST_ENV) $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax -p no:cacheprovider tests notebooks
 
 unit: $(STAMP) $(SITE_ASSETS)
-	SEGLAB_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile -m "not slow" tests --ignore=tests/browser
+	$(TEST_ENV) $(PY) -m pytest -n $(JOBS) --dist loadfile -m "not slow" tests --ignore=tests/browser
 
 notebooks: $(STAMP)
-	SEGLAB_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax notebooks
+	$(TEST_ENV) $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax notebooks
 
 browser: $(STAMP) $(SITE_ASSETS)
 	SEGLAB_QUICK=1 $(PY) -m pytest tests/browser
