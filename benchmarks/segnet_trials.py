@@ -74,20 +74,17 @@ def _trained_by(entry: dict | None, recipe) -> bool:
         and _training(entry["recipe"]) == _training(dataclasses.asdict(recipe))
 
 
-def corrected_metrics(entry: dict, weights: Path, recipe, quick: bool, device) -> dict:
-    """The val metrics of a trial's weights with the class weights' bias taken out
-    (:func:`seglab.train.recipes.fold_prior_correction` with the median-frequency weights of its training scenes),
-    whether or not it trained with them: the entry's own metrics when its recipe already folded them in."""
-    from seglab.models import create_model
+def corrected_metrics(entry: dict, weights_dir: Path, recipe, quick: bool, device) -> dict:
+    """The val metrics of a trial's weights (the ``segnet`` entry in ``weights_dir``) with the class weights' bias
+    taken out (:func:`seglab.train.recipes.fold_prior_correction` with the median-frequency weights of its training
+    scenes), whether or not it trained with them: the entry's own metrics when its recipe already folded them in."""
+    from seglab.models import load_pretrained
     from seglab.train import recipes
 
     if entry["recipe"].get("prior_correction"):
         return entry["metrics"]
-    model = create_model(entry["model"], **entry["model_args"])
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    model = load_pretrained("segnet", device=device, weights_dir=weights_dir)
     recipes.fold_prior_correction(model, recipes.class_weights_of(recipe, quick))
-    model.to(device)
     if quick:  # the val images the quick run scored
         _, val = recipes._datasets(recipe, quick)
         return recipes.evaluate_model(recipe, model, torch.utils.data.DataLoader(val, batch_size=16), device)
@@ -154,7 +151,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from seglab.models import pretrained_info
     from seglab.results import markdown_table, write_script_results
-    from seglab.train.recipes import RECIPES
+    from seglab.train.recipes import RECIPES, WEIGHTS_DIR
     from seglab.utils import REPO_ROOT, get_device
 
     device = get_device(args.device)
@@ -166,8 +163,8 @@ def main(argv=None) -> int:
     for name in args.variants:
         entry = run_variant(name, VARIANTS[name], out_root, args.quick, args.retrain, device)
         where = "data/weights/segnet.pt" if entry["sha256"] == shipped_sha else str(out_root / name / entry["file"])
-        path = REPO_ROOT / where if where.startswith("data/weights") else Path(where)
-        corrected = corrected_metrics(entry, path, dataclasses.replace(RECIPES["segnet"], **VARIANTS[name]),
+        weights_dir = WEIGHTS_DIR if where.startswith("data/weights") else out_root / name
+        corrected = corrected_metrics(entry, weights_dir, dataclasses.replace(RECIPES["segnet"], **VARIANTS[name]),
                                       args.quick, device)
         rows.append({**_row(name, VARIANTS[name], entry, where), "shipped": where.startswith("data/weights"),
                      "mIoU_corrected": corrected["mIoU"], "boundary_f1_corrected": corrected["boundary_f1"]})
