@@ -9,7 +9,9 @@ Every run also writes ``data/results/ablation_pooler.json`` (``--results NAME`` 
 which chapter 5 reads instead of typing the numbers.
 
 Each run trains as the live run of ``notebooks/05_mask_rcnn_roialign.ipynb`` does (same training scenes, seed
-handling, batches and optimizer; only the pooler changes), for ``--steps`` steps (the notebook's live run is shorter),
+handling, batches and optimizer; only the pooler changes), a variant of the shipped ``mask_rcnn`` recipe
+(:func:`live_recipe`, trained by :func:`seglab.train.recipes.train_recipe`), for ``--steps`` steps (the notebook's
+live run is shorter),
 and scores COCO mask AP on the val split, with the four classes kept apart and merged into one (class-agnostic: how
 well the masks fit, whatever their class). Prints a Markdown table of AP / AP75 and the gains, then on how many seeds
 RoIAlign won; chapter 5 reads the results file, shows the table and asserts on it. Not part of ``make bench``: it
@@ -19,40 +21,43 @@ trains, so it takes minutes.
 from __future__ import annotations
 
 import argparse
-import time
+import dataclasses
 
 import torch
-from torch.utils.data import DataLoader, Subset
+
+
+def live_recipe(pooler: str, seed: int, steps: int, num_train: int, canonical_scale: int | None = 36):
+    """Chapter 5's live run as a variant of the shipped ``mask_rcnn`` recipe: the shipped training scenes (their
+    first ``num_train``), no flips, AdamW at a constant 2e-3, batches of 8, ``pooler``, whole epochs adding up to
+    about ``steps`` steps, no learning curve."""
+    from seglab.train.recipes import RECIPES
+
+    batch = 8 if num_train >= 8 else num_train
+    shipped = RECIPES["mask_rcnn"]
+    return dataclasses.replace(
+        shipped, name="ablation_pooler", model_args={**shipped.model_args, "canonical_scale": canonical_scale},
+        pooler=pooler, seed=seed, scene_seed=None, train_subset=num_train, augment="none", schedule="constant",
+        lr=2e-3, batch_size=batch, epochs=max(1, steps // (num_train // batch)), curve=False,
+        notes="benchmarks/ablation_pooler.py: chapter 5's live run")
 
 
 def train_and_score(pooler: str, seed: int, steps: int, num_train: int, num_val: int, device,
                     canonical_scale: int | None = 36) -> dict:
-    """Train one small Mask R-CNN as chapter 5 does; return val mask AP ``{"AP", "AP75", "agnostic AP",
-    "agnostic AP75", "seconds"}``."""
-    from seglab.data import SceneDataset, detection_collate, drop_crowd
+    """Train one small Mask R-CNN as chapter 5 does (:func:`live_recipe`); return val mask AP ``{"AP", "AP75",
+    "agnostic AP", "agnostic AP75", "seconds"}``."""
+    from seglab.data import SceneDataset
     from seglab.metrics import coco_map
-    from seglab.models import create_model
     from seglab.models.maskrcnn import detect
-    from seglab.train import fit
-    from seglab.utils import set_seed
+    from seglab.train.recipes import train_recipe
 
-    batch = 8 if num_train >= 8 else num_train
-    train_set = Subset(SceneDataset(split="train", task="instance", transforms=drop_crowd), range(num_train))
+    run = train_recipe(live_recipe(pooler, seed, steps, num_train, canonical_scale), device=device, progress=False)
     val_set = SceneDataset(split="val", task="instance")
-    set_seed(seed)
-    net = create_model("mask_rcnn", num_classes=5, pooler=pooler, roi_align_impl="seglab",
-                       canonical_scale=canonical_scale)
-    loader = DataLoader(train_set, batch_size=batch, shuffle=True, collate_fn=detection_collate,
-                        generator=torch.Generator().manual_seed(seed), drop_last=True)
-    start = time.perf_counter()
-    fit(net, loader, epochs=max(1, steps // len(loader)), lr=2e-3, device=device, progress=False, plot=False)
-    seconds = time.perf_counter() - start
     items = [val_set[i] for i in range(num_val)]
-    outputs, targets = detect(net, [im for im, _ in items]), [t for _, t in items]
+    outputs, targets = detect(run.model, [im for im, _ in items]), [t for _, t in items]
     scores = coco_map(outputs, targets, "segm")
     merged = coco_map(outputs, targets, "segm", class_agnostic=True)
     return {"AP": scores["AP"], "AP75": scores["AP75"], "agnostic AP": merged["AP"], "agnostic AP75": merged["AP75"],
-            "seconds": seconds}
+            "seconds": run.wall_time_s}
 
 
 def main(argv=None) -> int:

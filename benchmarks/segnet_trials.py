@@ -4,7 +4,8 @@
     python benchmarks/segnet_trials.py --quick                      # one quick epoch per variant: does it run?
 
 Each variant is the shipped ``segnet`` recipe (``seglab.train.recipes.RECIPES["segnet"]``) with a few fields
-replaced, trained by the same :func:`seglab.train.recipes.run_recipe` for the same number of epochs as the shipped
+replaced (``dataclasses.replace``: :func:`variant_recipe`), trained by the same
+:func:`seglab.train.recipes.run_recipe` for the same number of epochs as the shipped
 ``unet``, into ``build/segnet_trials/VARIANT`` (weights and a manifest entry). A variant whose folder already holds an
 entry trained with the same recipe is read back, not retrained (``--retrain`` forces it), and so is the shipped
 ``segnet`` when the variant is its recipe (``shipped`` in its row). The shipped ``unet`` is added as row ``unet``.
@@ -78,17 +79,20 @@ def corrected_metrics(entry: dict, weights_dir: Path, recipe, quick: bool, devic
     """The val metrics of a trial's weights (the ``segnet`` entry in ``weights_dir``) with the class weights' bias
     taken out (:func:`seglab.train.recipes.fold_prior_correction` with the median-frequency weights of its training
     scenes), whether or not it trained with them: the entry's own metrics when its recipe already folded them in."""
+    from torch.utils.data import DataLoader
+
     from seglab.models import load_pretrained
-    from seglab.train import recipes
+    from seglab.train.recipe_data import recipe_datasets
+    from seglab.train.recipes import class_weights_of, evaluate_model, fold_prior_correction
 
     if entry["recipe"].get("prior_correction"):
         return entry["metrics"]
     model = load_pretrained("segnet", device=device, weights_dir=weights_dir)
-    recipes.fold_prior_correction(model, recipes.class_weights_of(recipe, quick))
+    fold_prior_correction(model, class_weights_of(recipe, quick))
     if quick:  # the val images the quick run scored
-        _, val = recipes._datasets(recipe, quick)
-        return recipes.evaluate_model(recipe, model, torch.utils.data.DataLoader(val, batch_size=16), device)
-    return recipes.evaluate_model(recipe, model, device=device)
+        _, val = recipe_datasets(recipe, quick)
+        return evaluate_model(recipe, model, DataLoader(val, batch_size=16), device)
+    return evaluate_model(recipe, model, device=device)
 
 
 def _row(variant: str, changes: dict, entry: dict, where: str) -> dict:
@@ -109,13 +113,20 @@ def _row(variant: str, changes: dict, entry: dict, where: str) -> dict:
             "prior_correction": bool(entry["recipe"].get("prior_correction"))}
 
 
+def variant_recipe(name: str, changes: dict):
+    """Trial ``name``: the shipped ``segnet`` recipe with ``changes`` (its name stays ``segnet``: the trial's folder
+    holds ``segnet.pt`` and a ``segnet`` manifest entry)."""
+    from seglab.train.recipes import RECIPES
+
+    return dataclasses.replace(RECIPES["segnet"], **changes, notes=f"segnet trial {name}: {json.dumps(changes)}")
+
+
 def run_variant(name: str, changes: dict, out_root: Path, quick: bool, retrain: bool, device) -> dict:
     """Train (or read back) one variant; returns its manifest entry."""
     from seglab.models import pretrained_info
-    from seglab.train import recipes
+    from seglab.train.recipes import run_recipe
 
-    shipped = recipes.RECIPES["segnet"]
-    recipe = dataclasses.replace(shipped, **changes, notes=f"segnet trial {name}: {json.dumps(changes)}")
+    recipe = variant_recipe(name, changes)
     out_dir = out_root / name
     manifest = out_dir / "manifest.json"
     if not quick and not retrain:
@@ -129,11 +140,8 @@ def run_variant(name: str, changes: dict, out_root: Path, quick: bool, retrain: 
             return entry
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    recipes.RECIPES["segnet"] = recipe
-    try:
-        return recipes.run_recipe("segnet", quick=quick, out_dir=out_dir, device=device, progress=not quick)
-    finally:
-        recipes.RECIPES["segnet"] = shipped
+    command = f"python benchmarks/segnet_trials.py --variants {name}" + (" --quick" if quick else "")
+    return run_recipe(recipe, quick=quick, out_dir=out_dir, device=device, progress=not quick, command=command)
 
 
 def main(argv=None) -> int:
@@ -151,8 +159,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from seglab.models import pretrained_info
     from seglab.results import markdown_table, write_script_results
-    from seglab.train.recipes import RECIPES, WEIGHTS_DIR
-    from seglab.utils import REPO_ROOT, get_device
+    from seglab.train.recipes import RECIPES
+    from seglab.utils import REPO_ROOT, get_device, weights_dir
 
     device = get_device(args.device)
     out_root = Path(args.out) if args.out else REPO_ROOT / "build" / ("segnet_trials_quick" if args.quick
@@ -163,8 +171,8 @@ def main(argv=None) -> int:
     for name in args.variants:
         entry = run_variant(name, VARIANTS[name], out_root, args.quick, args.retrain, device)
         where = "data/weights/segnet.pt" if entry["sha256"] == shipped_sha else str(out_root / name / entry["file"])
-        weights_dir = WEIGHTS_DIR if where.startswith("data/weights") else out_root / name
-        corrected = corrected_metrics(entry, weights_dir, dataclasses.replace(RECIPES["segnet"], **VARIANTS[name]),
+        folder = weights_dir() if where.startswith("data/weights") else out_root / name
+        corrected = corrected_metrics(entry, folder, dataclasses.replace(RECIPES["segnet"], **VARIANTS[name]),
                                       args.quick, device)
         rows.append({**_row(name, VARIANTS[name], entry, where), "shipped": where.startswith("data/weights"),
                      "mIoU_corrected": corrected["mIoU"], "boundary_f1_corrected": corrected["boundary_f1"]})

@@ -4,8 +4,10 @@
     python benchmarks/unet_few_images.py --seeds 0 1 --sizes 4 --steps 400 --elastic-std 0 8
     python benchmarks/unet_few_images.py --quick              # 2 steps, 1 seed: does it run?
 
-Each run trains the small U-Net of ``notebooks/03_unet.ipynb`` (8 base channels, batch norm, ``same`` padding) on the
-first N training scenes, on random 64x64 crops with horizontal flips, for a fixed number of steps whatever N is, with
+Each run is a variant of one recipe, :data:`FEW_IMAGES` (``dataclasses.replace`` of its seed, ``train_subset``,
+``elastic`` and ``steps``, trained by :func:`seglab.train.recipes.train_recipe`): the small U-Net of
+``notebooks/03_unet.ipynb`` (8 base channels, batch norm, ``same`` padding) on the first N training scenes, on random
+64x64 crops with horizontal flips, for a fixed number of steps whatever N is, with
 or without the paper's elastic deformation (3x3 grid, Gaussian displacements of the given std in pixels, bicubic
 interpolation), and scores val mIoU. The grid is a search for the regime where elastic deformation's gain holds
 across seeds: fewer images, longer schedules and two deformation strengths. Every seed trains every configuration
@@ -19,38 +21,30 @@ Writes ``data/results/unet_few_images.json`` (``--results`` picks another name; 
 from __future__ import annotations
 
 import argparse
-import time
+import dataclasses
 
 import torch
-from torch.utils.data import DataLoader, RandomSampler, Subset
+from torch.utils.data import DataLoader, Subset
 
-CROP, BATCH, BASE, LR, EPOCHS = 64, 8, 8, 3e-3, 5
+from seglab.train.recipes import Recipe
+
+#: The run every grid cell varies: the small U-Net of ``notebooks/03_unet.ipynb`` on the shipped training scenes,
+#: random 64x64 crops and horizontal flips, AdamW with a cosine schedule over (at most) 5 epochs, no learning curve.
+FEW_IMAGES = Recipe("unet_few_images", "unet", {"num_classes": 8, "base_channels": 8, "padding": "same",
+                                                "batch_norm": True},
+                    "semantic", epochs=5, batch_size=8, lr=3e-3, scene_seed=None, augment="hflip", crop=64,
+                    schedule="cosine", curve=False, notes="benchmarks/unet_few_images.py: one cell of the grid")
 
 
 def train_one(n_images: int, elastic_std: float, seed: int, steps: int, device, val_loader) -> dict:
     """Train one small U-Net on the first ``n_images`` scenes for ``steps`` steps; ``elastic_std`` 0 means no
     elastic deformation. Returns ``{"mIoU", "seconds"}``."""
-    from seglab.data import ElasticDeform, SceneDataset
-    from seglab.data.transforms import Compose, RandomCrop, RandomHorizontalFlip
-    from seglab.models import create_model
-    from seglab.train import evaluate, fit
-    from seglab.utils import set_seed
+    from seglab.train import evaluate
+    from seglab.train.recipes import train_recipe
 
-    set_seed(seed)
-    warp = [ElasticDeform(std=elastic_std, grid=3)] if elastic_std > 0 else []
-    transforms = Compose(warp + [RandomCrop(CROP), RandomHorizontalFlip()])
-    train_set = Subset(SceneDataset(split="train", transforms=transforms), range(n_images))
-    epochs = min(EPOCHS, steps)
-    per_epoch = BATCH * max(1, steps // epochs)  # the same number of steps whatever n_images is
-    loader = DataLoader(train_set, batch_size=BATCH, generator=torch.Generator().manual_seed(seed),
-                        sampler=RandomSampler(train_set, replacement=True, num_samples=per_epoch,
-                                              generator=torch.Generator().manual_seed(seed)))
-    model = create_model("unet", num_classes=8, base_channels=BASE, padding="same", batch_norm=True)
-    cosine = lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)  # noqa: E731
-    start = time.perf_counter()
-    fit(model, loader, epochs=epochs, lr=LR, scheduler=cosine, device=device, progress=False, plot=False)
-    seconds = time.perf_counter() - start
-    return {"mIoU": round(float(evaluate(model, val_loader)["mIoU"]), 6), "seconds": round(seconds, 2)}
+    recipe = dataclasses.replace(FEW_IMAGES, seed=seed, train_subset=n_images, elastic=elastic_std, steps=steps)
+    run = train_recipe(recipe, device=device, progress=False)
+    return {"mIoU": round(float(evaluate(run.model, val_loader)["mIoU"]), 6), "seconds": round(run.wall_time_s, 2)}
 
 
 def main(argv=None) -> int:
@@ -89,8 +83,9 @@ def main(argv=None) -> int:
                     print(rows[-1], flush=True)
     print(markdown_table(rows))
     params = {"sizes": args.sizes, "steps": args.steps, "elastic_std": args.elastic_std, "seeds": args.seeds,
-              "val_images": args.val_images, "crop": CROP, "batch": BATCH, "base_channels": BASE, "lr": LR,
-              "epochs": EPOCHS, "schedule": "cosine per epoch", "threads": torch.get_num_threads()}
+              "val_images": args.val_images, "crop": FEW_IMAGES.crop, "batch": FEW_IMAGES.batch_size,
+              "base_channels": FEW_IMAGES.model_args["base_channels"], "lr": FEW_IMAGES.lr,
+              "epochs": FEW_IMAGES.epochs, "schedule": "cosine per epoch", "threads": torch.get_num_threads()}
     name = args.results or ("unet_few_images_quick" if args.quick else "unet_few_images")
     write_script_results(name, rows, script="benchmarks/unet_few_images.py", argv=argv, device=device, params=params,
                          results_dir=args.results_dir)

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from seglab.utils import DATA_DIR, atomic_write_bytes
+from seglab.utils import results_dir as _results_dir
 
 __all__ = ["RESULTS_DIR", "machine_description", "current_command", "write_results", "write_script_results",
            "read_results", "markdown_table"]
@@ -42,13 +43,6 @@ def current_command(script: str | None = None, argv: list[str] | None = None) ->
     script = script if script is not None else sys.argv[0]
     argv = list(argv) if argv is not None else sys.argv[1:]
     return " ".join(shlex.quote(str(a)) for a in ["python", script, *argv])
-
-
-def _results_dir(results_dir=None) -> Path:
-    """``results_dir``, else ``SEGLAB_RESULTS_DIR`` (a scratch folder for trial runs), else ``RESULTS_DIR``."""
-    if results_dir is not None:
-        return Path(results_dir)
-    return Path(os.environ.get("SEGLAB_RESULTS_DIR") or RESULTS_DIR)
 
 
 def write_results(name: str, rows: list[dict], *, command: str, device=None, params: dict | None = None,

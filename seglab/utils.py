@@ -1,4 +1,11 @@
-"""Small helpers every chapter uses: the device, seeds, quick mode, where data lives, tensor -> NumPy."""
+"""Small helpers every chapter uses: the device, seeds, quick mode, where data lives, tensor -> NumPy.
+
+The one place that reads seglab's environment variables: ``SEGLAB_DATA_DIR``, ``SEGLAB_QUICK``, ``SEGLAB_DEVICE``,
+``SEGLAB_CHECKPOINT_DIR`` (read once, at import) and ``SEGLAB_WEIGHTS_DIR``, ``SEGLAB_RESULTS_DIR``, ``SEGLAB_TRAIN``
+(read at each call of :func:`weights_dir`, :func:`results_dir` and :func:`train_mode`, so a test or a notebook can set
+them late). Every loader and writer asks these functions for its folder, so what a recipe writes is where
+:func:`seglab.models.load_pretrained` reads.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +21,26 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["QUICK", "DATA_DIR", "CHECKPOINT_DIR", "REPO_ROOT", "get_device", "set_seed", "quick_or",
-           "atomic_write_bytes", "to_numpy"]
+           "atomic_write_bytes", "to_numpy", "UnknownNameError", "weights_dir", "results_dir", "train_mode"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Folder with the data the notebooks use (override with ``SEGLAB_DATA_DIR``).
 DATA_DIR = Path(os.environ.get("SEGLAB_DATA_DIR", REPO_ROOT / "data")).resolve()
+
+
+class UnknownNameError(KeyError, ValueError):
+    """A name looked up in one of seglab's tables (models, recipes, shipped weights, explorers, ...) is not there.
+
+    The one error for an unknown name everywhere: the message names the kind of table, the name asked for and every
+    known name. It is a ``KeyError`` (a failed look-up) and a ``ValueError`` (a bad argument), so code that caught
+    either before keeps working; unlike a bare ``KeyError`` it prints its message without quotes."""
+
+    def __init__(self, kind: str, name, known):
+        self.kind, self.name, self.known = kind, name, sorted(str(k) for k in known)
+        super().__init__(f"unknown {kind} {name!r}; known: {', '.join(self.known) or 'none'}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def _flag(name: str) -> bool:
@@ -97,3 +119,32 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 #: Where notebooks keep trained weights between runs (override with ``SEGLAB_CHECKPOINT_DIR``).
 CHECKPOINT_DIR = Path(os.environ.get("SEGLAB_CHECKPOINT_DIR", REPO_ROOT / "checkpoints")).resolve()
+
+
+def train_mode() -> str:
+    """``"full"`` when ``SEGLAB_TRAIN=full`` (the chapters retrain the shipped models from their recipes into
+    ``CHECKPOINT_DIR / "recipes"``), else ``"shipped"``."""
+    value = os.environ.get("SEGLAB_TRAIN", "").strip().lower()
+    if value not in ("", "shipped", "full"):
+        raise ValueError(f"SEGLAB_TRAIN must be 'full' or unset, got {value!r}")
+    return "full" if value == "full" else "shipped"
+
+
+def weights_dir(folder=None) -> Path:
+    """The folder of trained checkpoints and their ``manifest.json`` that loaders read and recipes write: ``folder``
+    when given, else ``SEGLAB_WEIGHTS_DIR`` (a recipe's ``--out-dir``, to try new weights in the notebooks), else
+    ``CHECKPOINT_DIR / "recipes"`` with ``SEGLAB_TRAIN=full`` (the chapters' own retrained models), else the shipped
+    ``data/weights``."""
+    if folder is not None:
+        return Path(folder)
+    if os.environ.get("SEGLAB_WEIGHTS_DIR"):
+        return Path(os.environ["SEGLAB_WEIGHTS_DIR"])
+    return CHECKPOINT_DIR / "recipes" if train_mode() == "full" else DATA_DIR / "weights"
+
+
+def results_dir(folder=None) -> Path:
+    """The folder of results files (:mod:`seglab.results`): ``folder`` when given, else ``SEGLAB_RESULTS_DIR`` (a
+    scratch folder for trial runs), else the shipped ``data/results``."""
+    if folder is not None:
+        return Path(folder)
+    return Path(os.environ.get("SEGLAB_RESULTS_DIR") or DATA_DIR / "results")

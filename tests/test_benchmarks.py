@@ -25,11 +25,14 @@ def _load(path):
     return module
 
 
-def test_harness_table_and_median():
+def test_harness_table_and_median(monkeypatch):
     harness = _load(BENCH / "harness.py")
     calls = []
+    # a clock whose three timed calls last 0.5, 0.1 and 0.3 s: the median is the middle one, warm-up runs untimed
+    ticks = iter([0.0, 0.5, 1.0, 1.1, 2.0, 2.3])
+    monkeypatch.setattr(harness.time, "perf_counter", lambda: next(ticks))
     seconds = harness.median_seconds(lambda: calls.append(1), repeats=3, warmup=2)
-    assert len(calls) == 5 and seconds >= 0
+    assert len(calls) == 5 and seconds == pytest.approx(0.3)
     table = harness.format_table([harness.Row("op", 1.5, "ms", "cpu", ratio=2.0, note="x")])
     assert "| op" in table and "2.00x" in table
 
@@ -63,6 +66,8 @@ def test_pooler_ablation_script_runs_in_quick_mode(capsys, tmp_path):
 
 @pytest.mark.slow
 def test_segnet_trials_script_runs_in_quick_mode(tmp_path, capsys):
+    import json
+
     from seglab.results import read_results
     from seglab.train.recipes import RECIPES
 
@@ -70,7 +75,10 @@ def test_segnet_trials_script_runs_in_quick_mode(tmp_path, capsys):
     shipped = RECIPES["segnet"]
     assert script.main(["--quick", "--variants", "adamw_batch8", "--device", "cpu", "--threads", "1",
                         "--out", str(tmp_path / "trials"), "--results-dir", str(tmp_path)]) == 0
-    assert RECIPES["segnet"] is shipped  # the variant replaced the recipe only while it trained
+    assert RECIPES["segnet"] is shipped  # a variant is a value: the shipped recipe was never replaced
+    stored = json.loads((tmp_path / "trials" / "adamw_batch8" / "manifest.json").read_text())["segnet"]
+    assert stored["command"] == "python benchmarks/segnet_trials.py --variants adamw_batch8 --quick"
+    assert stored["recipe"]["batch_size"] == 8 and stored["model_args"]["width"] == 0.25
     results = read_results("segnet_trials_quick", results_dir=tmp_path)
     (row,) = results["rows"]
     assert row["variant"] == "adamw_batch8" and row["batch_size"] == 8 and row["optimizer"] == "adamw"
@@ -97,9 +105,11 @@ def test_segnet_trials_reads_back_a_trained_variant_and_retrains_a_changed_one(t
     (tmp_path / "b8").mkdir()
     (tmp_path / "b8" / "manifest.json").write_text(json.dumps({"segnet": entry}))
     trained = []
-    monkeypatch.setattr(recipes, "run_recipe", lambda name, **kw: trained.append(recipes.RECIPES[name]) or entry)
+    monkeypatch.setattr(recipes, "run_recipe", lambda recipe, **kw: trained.append((recipe, kw)) or entry)
+    shipped = recipes.RECIPES["segnet"]
     assert script.run_variant("b8", changes, tmp_path, False, False, "cpu") == entry
     assert trained == []  # same training, only the notes differ: read back
     script.run_variant("b8", {**changes, "lr": 1e-3}, tmp_path, False, False, "cpu")
-    assert trained[0].batch_size == 8 and trained[0].lr == 1e-3  # another recipe: trained again
-    assert recipes.RECIPES["segnet"] is not trained[0]  # the shipped recipe is back
+    (recipe, kw), = trained  # another recipe: trained again, as a value, into the trial's folder
+    assert recipe.batch_size == 8 and recipe.lr == 1e-3 and recipe.name == "segnet" and kw["out_dir"] == tmp_path / "b8"
+    assert recipes.RECIPES["segnet"] is shipped and shipped.lr != 1e-3  # the shipped recipe was never touched

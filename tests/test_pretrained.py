@@ -348,23 +348,23 @@ def test_segmentation_loss_weights_the_classes():
 
 
 def test_a_recipe_balances_classes_only_by_median_frequency():
-    from seglab.train.recipes import _loss_fn
+    from seglab.train.balancing import balanced_loss
 
-    assert _loss_fn(RECIPES["unet"], None) is None
+    assert balanced_loss(RECIPES["unet"], None) is None
     with pytest.raises(ValueError, match="class_weights must be None or 'median_frequency'"):
-        _loss_fn(dataclasses.replace(RECIPES["unet"], class_weights="inverse"), None)
+        balanced_loss(dataclasses.replace(RECIPES["unet"], class_weights="inverse"), None)
 
 
 @pytest.mark.slow
-def test_a_balanced_recipe_trains_in_quick_mode(tmp_path, monkeypatch):
-    import seglab.train.recipes as recipes
-
+def test_a_balanced_recipe_trains_in_quick_mode(tmp_path):
     balanced = dataclasses.replace(RECIPES["segnet"], class_weights="median_frequency", optimizer="sgd", lr=0.1,
                                    prior_correction=False)  # the shipped recipe, corrected: the quick test above
-    monkeypatch.setitem(recipes.RECIPES, "segnet", balanced)
-    entry = run_recipe("segnet", quick=True, out_dir=tmp_path, device="cpu", progress=False)
+    entry = run_recipe(balanced, quick=True, out_dir=tmp_path, device="cpu", progress=False)  # a variant: a value
     assert entry["recipe"]["class_weights"] == "median_frequency" and entry["recipe"]["optimizer"] == "sgd"
     assert 0 <= entry["metrics"]["mIoU"] <= 1 and "prior_correction" not in entry
+    # what it records reruns the variant, not the shipped recipe of the same name
+    assert entry["command"].startswith("seglab.train.recipes.run_recipe(dataclasses.replace(RECIPES['segnet'], ")
+    assert "lr=0.1" in entry["command"] and "prior_correction=False" in entry["command"]
 
 
 class _Head(torch.nn.Module):
@@ -417,7 +417,53 @@ def test_the_prior_correction_says_what_it_needs():
 def test_run_recipe_refuses_a_prior_correction_without_class_weights(monkeypatch, tmp_path):
     import seglab.train.recipes as recipes
 
-    monkeypatch.setitem(recipes.RECIPES, "unet", dataclasses.replace(RECIPES["unet"], prior_correction=True))
     monkeypatch.setattr(recipes, "build_model", lambda *a, **k: pytest.fail("trained before checking the recipe"))
     with pytest.raises(ValueError, match="recipe 'unet': prior_correction takes out the bias"):
-        run_recipe("unet", quick=True, out_dir=tmp_path, device="cpu", progress=False)
+        run_recipe(dataclasses.replace(RECIPES["unet"], prior_correction=True), quick=True, out_dir=tmp_path,
+                   device="cpu", progress=False)
+
+
+def test_run_recipe_names_the_known_recipes_for_an_unknown_one(tmp_path):
+    from seglab.utils import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match=r"unknown recipe 'unet2'; known: .*fcn8s.*unet"):
+        run_recipe("unet2", quick=True, out_dir=tmp_path, device="cpu", progress=False)
+
+
+def test_a_recipe_refuses_fields_that_cannot_run():
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        dataclasses.replace(RECIPES["unet"], schedule="linear")
+    with pytest.raises(ValueError, match="task must be 'semantic' or 'instance'"):
+        dataclasses.replace(RECIPES["unet"], task="panoptic")
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        dataclasses.replace(RECIPES["unet"], steps=0)
+
+
+def test_the_loader_and_the_recipes_agree_on_the_folder(monkeypatch, tmp_path):
+    """SEGLAB_WEIGHTS_DIR moves the reader and the writer together; SEGLAB_TRAIN=full reads the retrained models."""
+    import seglab.utils
+    from seglab.models.manifest import manifest_path
+    from seglab.utils import DATA_DIR, weights_dir
+
+    monkeypatch.delenv("SEGLAB_WEIGHTS_DIR", raising=False)
+    monkeypatch.delenv("SEGLAB_TRAIN", raising=False)
+    assert weights_dir() == DATA_DIR / "weights"
+    monkeypatch.setenv("SEGLAB_TRAIN", "full")
+    monkeypatch.setattr(seglab.utils, "CHECKPOINT_DIR", tmp_path / "ckpt")
+    assert weights_dir() == tmp_path / "ckpt" / "recipes"
+    monkeypatch.setenv("SEGLAB_WEIGHTS_DIR", str(tmp_path / "mine"))
+    assert weights_dir() == tmp_path / "mine" and manifest_path() == tmp_path / "mine" / "manifest.json"
+    _write_tiny(tmp_path / "mine" if (tmp_path / "mine").mkdir() is None else None)
+    assert not load_pretrained("tiny").training  # read from SEGLAB_WEIGHTS_DIR, no argument needed
+
+
+def test_the_loader_can_stand_in_an_untrained_model_and_says_why(tmp_path):
+    model = load_pretrained("unet", weights_dir=tmp_path, missing="untrained")  # an empty folder: no manifest
+    assert not model.training and "no manifest" in model.load_error and "--recipe unet" in model.load_error
+    again = load_pretrained("unet", weights_dir=tmp_path, missing="untrained")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))  # seed 0
+    assert load_pretrained("unet").load_error is None
+    with pytest.raises(PretrainedError, match="no manifest"):
+        load_pretrained("unet", weights_dir=tmp_path)
+    with pytest.raises(PretrainedError, match="no manifest"):  # nowhere an architecture to stand in: the error
+        load_pretrained("nothing", weights_dir=tmp_path, missing="untrained")

@@ -1,7 +1,6 @@
 """benchmarks/unet_few_images.py: its quick mode runs the whole grid code path and writes a readable results file."""
 
 import importlib.util
-import json
 
 import pytest
 
@@ -41,4 +40,29 @@ def test_the_shipped_results_file_covers_the_grid_it_claims():
     assert len(p["seeds"]) >= 5  # the issue: at least five seeds
     keys = [(r["seed"], r["steps"], r["n"], r["elastic_std"]) for r in results["rows"]]
     assert len(keys) == len(set(keys)) == len(p["seeds"]) * len(p["steps"]) * len(p["sizes"]) * len(p["elastic_std"])
-    assert json.dumps(results["rows"])  # plain JSON values
+    assert set(keys) == {(s, t, n, e) for s in p["seeds"] for t in p["steps"] for n in p["sizes"]
+                         for e in p["elastic_std"]}  # every cell of the grid the params claim, and no other
+    for row in results["rows"]:  # each a score and a positive training time
+        assert isinstance(row["mIoU"], float) and 0.0 <= row["mIoU"] <= 1.0 and row["seconds"] > 0, row
+
+
+def test_each_run_is_a_variant_of_the_scripts_recipe(monkeypatch):
+    """A grid cell is ``dataclasses.replace`` of FEW_IMAGES (seed, train_subset, elastic, steps), trained by
+    train_recipe: the recipe itself is never changed."""
+    import seglab.train.recipes as recipes
+
+    script = _script()
+    seen = []
+
+    class Run:  # what train_recipe returns, without training
+        model, wall_time_s = None, 1.0
+
+    monkeypatch.setattr(recipes, "train_recipe", lambda recipe, **kw: seen.append(recipe) or Run())
+    import seglab.train
+
+    monkeypatch.setattr(seglab.train, "evaluate", lambda model, loader: {"mIoU": 0.5})
+    assert script.train_one(4, 8.0, 3, 100, "cpu", None) == {"mIoU": 0.5, "seconds": 1.0}
+    (recipe,) = seen
+    assert (recipe.seed, recipe.train_subset, recipe.elastic, recipe.steps) == (3, 4, 8.0, 100)
+    assert recipe.crop == 64 and recipe.scene_seed is None and recipe.schedule == "cosine" and not recipe.curve
+    assert script.FEW_IMAGES.train_subset is None and script.FEW_IMAGES.elastic == 0.0

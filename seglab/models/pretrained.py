@@ -13,35 +13,43 @@ their sha256s) and the merge parameters, and records the merged pipeline's metri
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-import os
 from pathlib import Path
 
 import torch
 
-__all__ = ["load_pretrained", "pretrained_info", "available_pretrained", "PretrainedError"]
+from seglab.models.manifest import read_manifest, sha256_hex
+from seglab.utils import UnknownNameError, train_mode
+from seglab.utils import weights_dir as _resolve_weights_dir
+
+__all__ = ["load_pretrained", "pretrained_info", "available_pretrained", "PretrainedError", "UnknownPretrainedError"]
 
 
 class PretrainedError(ValueError):
     """A shipped checkpoint is unknown, missing or does not match its manifest."""
 
 
-def _weights_dir(weights_dir=None) -> Path:
-    from seglab.utils import DATA_DIR
+class UnknownPretrainedError(PretrainedError, UnknownNameError):
+    """No manifest entry of that name: a :class:`PretrainedError` and seglab's one error for an unknown name
+    (:class:`seglab.utils.UnknownNameError`, a ``KeyError`` too), listing the known names."""
 
-    if weights_dir is not None:
-        return Path(weights_dir)
-    # SEGLAB_WEIGHTS_DIR points every loader at another folder of checkpoints (a recipe's --out-dir), e.g. to try
-    # freshly trained weights in the notebooks before they replace the shipped ones
-    return Path(os.environ.get("SEGLAB_WEIGHTS_DIR") or DATA_DIR / "weights")
+    def __init__(self, name, known):
+        UnknownNameError.__init__(self, "pretrained name", name, known)
+
+
+def _weights_dir(weights_dir=None) -> Path:
+    # the folder every loader reads and every recipe writes by default (seglab.utils.weights_dir: SEGLAB_WEIGHTS_DIR,
+    # SEGLAB_TRAIN=full's retrained models, or the shipped data/weights)
+    return _resolve_weights_dir(weights_dir)
 
 
 def _manifest(weights_dir=None) -> dict:
-    path = _weights_dir(weights_dir) / "manifest.json"
-    if not path.is_file():
-        raise PretrainedError(f"no manifest at {path}: the shipped weights are missing from this checkout")
-    return json.loads(path.read_text())
+    try:
+        return read_manifest(_weights_dir(weights_dir))
+    except (FileNotFoundError, ValueError) as exc:
+        hint = "" if weights_dir is not None or train_mode() == "shipped" else (
+            " (SEGLAB_TRAIN=full reads the chapters' retrained models: seglab.train.recipes.shipped_model(name) "
+            "trains a missing one)")
+        raise PretrainedError(f"{exc}{hint}") from exc
 
 
 def available_pretrained(weights_dir=None) -> list[str]:
@@ -70,15 +78,36 @@ def pretrained_info(name: str, weights_dir=None) -> dict:
     metrics."""
     manifest = _manifest(weights_dir)
     if name not in manifest:
-        raise PretrainedError(f"unknown pretrained name {name!r}; known: {', '.join(sorted(manifest)) or 'none'}")
+        raise UnknownPretrainedError(name, manifest)
     return copy.deepcopy(manifest[name])
 
 
-def load_pretrained(name: str, device=None, weights_dir=None) -> torch.nn.Module:
-    """Shipped checkpoint ``name`` as a float32 model in eval mode (on ``device``, default CPU).
+def load_pretrained(name: str, device=None, weights_dir=None, *, missing: str = "raise") -> torch.nn.Module:
+    """Shipped checkpoint ``name`` as a float32 model in eval mode (on ``device``, default CPU): the one loader of
+    trained weights, from :func:`seglab.utils.weights_dir` (the shipped ``data/weights``, ``SEGLAB_WEIGHTS_DIR``, or
+    with ``SEGLAB_TRAIN=full`` the chapters' retrained models) unless ``weights_dir`` names another folder.
 
     The file's sha256 must match the manifest (else :class:`PretrainedError` naming the path); it is read with
-    ``torch.load(weights_only=True)``. A merge entry (``panoptic``) is refused with the names of its components."""
+    ``torch.load(weights_only=True)``. A merge entry (``panoptic``) is refused with the names of its components.
+    ``missing="untrained"``: when the checkpoint cannot be loaded, return instead an untrained model of the same
+    architecture (from the folder's manifest entry, else the shipped one; initialised from seed 0 without touching
+    the caller's random state) whose ``load_error`` says why and which command builds the weights; a loaded model's
+    ``load_error`` is None. Explorers use it to show something while weights are being built."""
+    if missing not in ("raise", "untrained"):
+        raise ValueError(f"missing must be 'raise' or 'untrained', got {missing!r}")
+    try:
+        model = _load(name, weights_dir)
+    except PretrainedError as exc:
+        if missing == "raise":
+            raise
+        model = _untrained(name, weights_dir, exc)
+        model.load_error = str(exc)
+    else:
+        model.load_error = None
+    return model.to(device if device is not None else "cpu").eval()
+
+
+def _load(name: str, weights_dir) -> torch.nn.Module:
     from seglab.models import create_model
 
     info = pretrained_info(name, weights_dir)
@@ -88,11 +117,33 @@ def load_pretrained(name: str, device=None, weights_dir=None) -> torch.nn.Module
     if not path.is_file():
         raise PretrainedError(f"{path} is missing (manifest entry {name!r}); rebuild it with `{info['command']}`")
     data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_hex(data)
     if digest != info["sha256"]:
         raise PretrainedError(f"{path} does not match its manifest entry {name!r}: sha256 {digest} != "
                               f"{info['sha256']}; the file was changed or damaged, rebuild it with `{info['command']}`")
     state = torch.load(path, map_location="cpu", weights_only=True)
     model = create_model(info["model"], **info["model_args"])
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    return model.to(device if device is not None else "cpu").eval()
+    return model
+
+
+def _untrained(name: str, weights_dir, error: PretrainedError) -> torch.nn.Module:
+    """An untrained model of checkpoint ``name``'s architecture; the error's text gains the build command."""
+    from seglab.models import create_model
+    from seglab.utils import DATA_DIR
+
+    info = None
+    for folder in (weights_dir, DATA_DIR / "weights"):
+        try:
+            info = pretrained_info(name, folder)
+            break
+        except PretrainedError:
+            continue
+    if info is None or not info.get("file"):
+        raise error
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = create_model(info["model"], **info["model_args"])
+    if info["command"] not in str(error):
+        error.args = (f"{error}; build it with `{info['command']}`",)
+    return model

@@ -27,13 +27,21 @@ from seglab.train.engine import fit
 from seglab.utils import set_seed
 
 
+def _recipe_help() -> str:
+    """The ``--recipe`` help, read from the recipe table (adding a recipe adds it here)."""
+    from seglab.train.recipes import RECIPES, MergeRecipe
+
+    trained = [n for n, r in RECIPES.items() if not isinstance(r, MergeRecipe)]
+    merges = [f"{n} ({r.semantic}'s stuff + {r.instance}'s things)" for n, r in RECIPES.items()
+              if isinstance(r, MergeRecipe)]
+    return ("train a shipped checkpoint from its recipe (seglab.train.recipes.RECIPES) into the weights folder "
+            f"(data/weights, or SEGLAB_WEIGHTS_DIR): {', '.join(trained)}; or score a merge of shipped checkpoints "
+            f"(no weights of its own): {', '.join(merges)}")
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m seglab.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipe", default=None,
-                        help="train a shipped checkpoint from its recipe (seglab.train.recipes) into data/weights: "
-                             "fcn32s, fcn16s, fcn8s, unet, segnet, mask_rcnn, mask_rcnn_roipool; or score a merge of "
-                             "shipped checkpoints (no weights of its own): panoptic (unet's stuff + mask_rcnn's "
-                             "things, chapter 6)")
+    parser.add_argument("--recipe", default=None, help=_recipe_help())
     parser.add_argument("--quick", action="store_true", help="with --recipe: a smoke run on a few scenes")
     parser.add_argument("--out-dir", default=None, help="with --recipe: where weights and manifest go")
     parser.add_argument("--model", default=None, help=f"a registered model: {', '.join(available_models())}")

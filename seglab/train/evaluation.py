@@ -1,4 +1,7 @@
-"""Scoring and using a trained semantic model: :func:`evaluate` (mIoU, pixel accuracy, loss) and :func:`predict`."""
+"""Scoring trained models: :func:`evaluate` (a semantic model on a loader: mIoU, pixel accuracy, loss) and
+:func:`predict`, which ``fit`` uses; :func:`evaluate_model` and :func:`evaluate_panoptic`, the metrics that the
+weights manifest records (semantic: mIoU, pixel accuracy, boundary F1, per-class IoU; instance: COCO mask and box AP;
+panoptic: PQ / SQ / RQ)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from seglab.data.classes import IGNORE_INDEX
 from seglab.metrics.semantic import SegmentationMeter
 from seglab.train.batches import check_loader, logits_of, segmentation_loss, to_device
 
-__all__ = ["evaluate", "predict"]
+__all__ = ["evaluate", "predict", "evaluate_model", "evaluate_panoptic"]
 
 
 @torch.no_grad()
@@ -65,3 +68,88 @@ def predict(model, images, device=None, batch_size: int = 16) -> torch.Tensor:
     return labels[0] if single else labels
 
 
+def evaluate_model(recipe_or_task, model, val_loader=None, device=None, *, split: str = "val") -> dict:
+    """The manifest's metrics of ``model`` on a split of the shipped scenes (default val), or on ``val_loader``.
+
+    Semantic: mIoU, pixel accuracy, boundary F1 (tolerance 2 px) and per-class IoU. Instance: COCO mask and box
+    AP / AP50 / AP75 and class-agnostic mask AP."""
+    from torch.utils.data import DataLoader
+
+    from seglab.data import SceneDataset, detection_collate
+
+    task = getattr(recipe_or_task, "task", recipe_or_task)
+    if task not in ("semantic", "instance"):
+        raise ValueError(f"evaluate_model scores 'semantic' or 'instance' models (a recipe or a task), got {task!r}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    if val_loader is None:
+        collate = detection_collate if task == "instance" else None
+        val_loader = DataLoader(SceneDataset(split=split, task=task), batch_size=16, collate_fn=collate)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            if task == "semantic":
+                return _semantic_metrics(model, val_loader, device)
+            return _instance_metrics(model, val_loader, device)
+    finally:
+        model.train(was_training)
+
+
+def _semantic_metrics(model, loader, device) -> dict:
+    from seglab.metrics import SegmentationMeter, boundary_f1
+
+    meter, f1_sum, count = None, 0.0, 0
+    for images, masks in loader:
+        logits = model(images.to(device))
+        preds = logits.argmax(1).cpu()
+        meter = meter or SegmentationMeter(logits.shape[1])
+        meter.update(preds, masks)
+        f1 = boundary_f1(preds, masks, num_classes=logits.shape[1], reduction="none")
+        f1_sum, count = f1_sum + float(f1.nansum()), count + int((~f1.isnan()).sum())
+    scores = meter.compute()
+    return {"mIoU": round(float(scores["mIoU"]), 6), "pixel_acc": round(float(scores["pixel_acc"]), 6),
+            "boundary_f1": round(f1_sum / max(count, 1), 6),
+            "per_class_iou": [round(float(v), 6) for v in scores["per_class_iou"]]}
+
+
+def _instance_metrics(model, loader, device) -> dict:
+    from seglab.metrics import coco_map
+
+    outputs, targets = [], []
+    for images, batch_targets in loader:
+        outputs += [{k: v.cpu() for k, v in o.items()} for o in model([im.to(device) for im in images])]
+        targets += batch_targets
+    scores = coco_map(outputs, targets, ["segm", "bbox"])
+    agnostic = coco_map(outputs, targets, "segm", class_agnostic=True)
+    pick = lambda s: {k: round(float(s[k]), 6) for k in ("AP", "AP50", "AP75")}  # noqa: E731
+    return {"mask": pick(scores["segm"]), "box": pick(scores["bbox"]), "mask_class_agnostic": pick(agnostic)}
+
+
+def evaluate_panoptic(semantic_model, instance_model, merge_args: dict | None = None, dataset=None,
+                      device=None, *, split: str = "val") -> dict:
+    """PQ / SQ / RQ of the merged pipeline on the shipped val split (or ``dataset``, a panoptic ``SceneDataset`` or a
+    ``Subset`` of one), as a panoptic manifest entry records them.
+
+    Each image goes through :func:`seglab.models.panoptic.panoptic_predict` (``merge_args``: its merge keywords) and
+    the predictions are scored by :func:`seglab.metrics.panoptic_quality` (panopticapi's rules). Returns
+    ``{"All" | "Things" | "Stuff": {"pq", "sq", "rq", "n"}, "per_class": {class name: {"pq", "sq", "rq", "tp", "fp",
+    "fn"}}}`` (fractions, rounded to 6 digits)."""
+    from seglab.data import SceneDataset
+    from seglab.data.classes import CATEGORIES
+    from seglab.metrics import panoptic_quality
+    from seglab.models.panoptic import panoptic_predict
+
+    dataset = dataset if dataset is not None else SceneDataset(split=split, task="panoptic")
+    device = torch.device(device) if device is not None else next(semantic_model.parameters()).device
+    gt, pred = [], []
+    for i in range(len(dataset)):
+        image, target = dataset[i]
+        (id_map, info), = panoptic_predict(semantic_model, instance_model, [image.to(device)], CATEGORIES,
+                                           **(merge_args or {}))
+        gt.append((target["id_map"], target["segments_info"]))
+        pred.append((id_map.cpu(), info))
+    result = panoptic_quality(gt, pred, CATEGORIES)
+    r6 = lambda v: round(float(v), 6) if isinstance(v, float) else v  # noqa: E731
+    scores = {group: {k: r6(v) for k, v in result[group].items()} for group in ("All", "Things", "Stuff")}
+    scores["per_class"] = {c["name"]: {k: r6(v) for k, v in result["per_class"][c["id"]].items()} for c in CATEGORIES}
+    return scores

@@ -167,31 +167,18 @@ class Explorer(W.VBox):
 
 
 def shipped_models(names, weights_dir=None):
-    """The suite's shipped trained models (:func:`seglab.models.load_pretrained`), one per name, and a notice:
-    ``""`` when all loaded; else the missing ones are untrained models of the same recipe (same architecture,
-    fixed seed, the caller's random state untouched) and the notice says so and how to build the weights."""
-    import torch
+    """The suite's trained models for an explorer, one per name, from the one loader
+    (:func:`seglab.models.load_pretrained` with ``missing="untrained"``), and a notice: ``""`` when all loaded; else
+    the missing ones are untrained models of the same architecture and the notice says so, why, and how to build the
+    weights (the loader's message)."""
+    from seglab.models import load_pretrained
 
-    from seglab.models import create_model, load_pretrained
-    from seglab.models.pretrained import PretrainedError
-
-    models, missing, reasons = [], [], []
-    for name in names:
-        try:
-            models.append(load_pretrained(name, weights_dir=weights_dir))
-        except PretrainedError as exc:
-            from seglab.train.recipes import RECIPES
-
-            recipe = RECIPES[name]
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
-                models.append(create_model(recipe.model, **recipe.model_args).eval())
-            missing.append(name)
-            reasons += [str(exc)] if str(exc) not in reasons else []
+    models = [load_pretrained(name, weights_dir=weights_dir, missing="untrained") for name in names]
+    missing = [name for name, model in zip(names, models) if model.load_error]
     if not missing:
         return models, ""
-    listed = ", ".join(f"<b>{n}</b>" for n in missing)
-    commands = "; ".join(f"<code>python -m seglab.train --recipe {n}</code>" for n in missing)
-    return models, (f"Shipped trained weights {listed} not available ({html.escape('; '.join(reasons))}): showing "
+    reasons = list(dict.fromkeys(model.load_error for model in models if model.load_error))
+    listed = ", ".join(f"<b>{html.escape(n)}</b>" for n in missing)
+    return models, (f"Trained weights {listed} not available ({html.escape('; '.join(reasons))}): showing "
                     f"<b>untrained</b> models of the same architecture. Pass trained models, or build the weights "
-                    f"with {commands}.")
+                    f"with the command above.")

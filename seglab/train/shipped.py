@@ -1,0 +1,54 @@
+"""The notebooks' models: :func:`shipped_model` loads a shipped checkpoint through the one loader,
+:func:`seglab.models.load_pretrained`, after retraining it from its recipe when ``SEGLAB_TRAIN=full`` asks for the
+chapters' own models (:func:`ensure_trained`). Both read and write the folder :func:`seglab.utils.weights_dir` names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seglab.models.manifest import read_manifest
+from seglab.train import recipes
+from seglab.utils import train_mode, weights_dir
+
+__all__ = ["shipped_model", "shipped_info", "ensure_trained"]
+
+
+def shipped_info(name: str) -> dict:
+    """The manifest entry of the model :func:`shipped_model` returns (:func:`seglab.models.pretrained_info`: the
+    shipped checkpoint's, or with ``SEGLAB_TRAIN=full`` the retrained one's)."""
+    from seglab.models.pretrained import pretrained_info
+
+    return pretrained_info(name)
+
+
+def ensure_trained(name: str, device=None, out_dir=None) -> Path:
+    """Train recipe ``name`` into ``out_dir`` (default :func:`seglab.utils.weights_dir`) unless its checkpoint is
+    there, after the recipes it starts from (FCN stages need their coarser stage first). Returns the folder."""
+    out_dir = weights_dir(out_dir)
+    recipe, chain = recipes.get_recipe(name), []
+    while recipe is not None:
+        chain.insert(0, recipe.name)
+        recipe = recipes.RECIPES.get(recipe.init_from) if getattr(recipe, "init_from", None) else None
+    done = read_manifest(out_dir, missing_ok=True)
+    for step in chain:
+        if step not in done or not (out_dir / done[step]["file"]).is_file():
+            recipes.run_recipe(step, out_dir=out_dir, device=device)
+    return out_dir
+
+
+def shipped_model(name: str, device=None):
+    """The model a chapter shows, from the one loader (:func:`seglab.models.load_pretrained`): the shipped
+    checkpoint ``name`` (instant), or with ``SEGLAB_TRAIN=full`` the same recipe retrained here into
+    ``CHECKPOINT_DIR / "recipes"`` first (reused on the next run). Eval mode, on ``device``."""
+    from seglab.models.pretrained import PretrainedError, load_pretrained
+
+    recipe = recipes.get_recipe(name)
+    if isinstance(recipe, recipes.MergeRecipe):
+        raise PretrainedError(f"{name!r} is a merge of {recipe.semantic!r} and {recipe.instance!r}, not one model: "
+                              f"call shipped_model({recipe.semantic!r}) and shipped_model({recipe.instance!r}) and "
+                              f"merge them with seglab.models.panoptic.panoptic_predict(..., "
+                              f"**RECIPES[{name!r}].merge_args)")
+    if train_mode() == "full":
+        ensure_trained(name, device=device)
+    return load_pretrained(name, device=device)
