@@ -64,7 +64,9 @@ def _training(recipe_dict: dict) -> dict:
     """The fields of a stored recipe that decide the run (fields added to ``Recipe`` later take their default)."""
     from seglab.train.recipes import Recipe
 
-    defaults = {f.name: f.default for f in dataclasses.fields(Recipe) if f.default is not dataclasses.MISSING}
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(Recipe)
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
     return {k: v for k, v in {**defaults, **recipe_dict}.items()
             if k not in _NOT_TRAINING and k not in ("name", "model", "model_args")}
 

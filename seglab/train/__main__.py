@@ -3,6 +3,8 @@
     python -m seglab.train --model unet --epochs 10 --data data/scenes --checkpoint checkpoints/unet.pt
     torchrun --nproc_per_node=2 -m seglab.train --model unet --epochs 10 --data data/scenes
     python -m seglab.train --recipe fcn8s       # rebuild a shipped checkpoint (data/weights) from its recipe
+    python -m seglab.train --recipe fcn8s_voc --data ~/VOCdevkit --out-dir runs/voc   # on your own PASCAL VOC 2012
+    python -m seglab.train --recipe mask_rcnn_coco --data ~/coco --annotations ~/coco/annotations --out-dir runs/coco
 
 ``--data synthetic`` trains on :class:`seglab.data.synthetic.SyntheticSegmentation` (no files needed), and the model
 ``tiny_segmenter`` is always available. Under torchrun each process trains on its shard of the data
@@ -48,7 +50,13 @@ def parse_args(argv=None):
     parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                         help="extra keyword for the model builder (repeatable), e.g. --model-arg base_channels=16")
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--data", default="synthetic", help="scenes root (make_scenes layout) or 'synthetic'")
+    parser.add_argument("--data", default=None, help="with --model: scenes root (make_scenes layout) or 'synthetic' "
+                        "(the default); with a *_voc / *_coco recipe: your VOC 2012 folder (VOC2012 or the folder "
+                        "holding VOCdevkit) or your COCO folder (holding train2017/ and val2017/)")
+    parser.add_argument("--annotations", default=None, help="with a *_coco recipe: instances_train2017.json (its "
+                        "instances_val2017.json beside it) or the annotations folder")
+    parser.add_argument("--backbone-weights", default=None, help="with --recipe: a local ImageNet state dict for the "
+                        "backbone (torchvision's vgg16 / vgg16_bn / resnet50 file); never downloaded")
     parser.add_argument("--task", default="semantic", choices=["semantic", "instance"])
     parser.add_argument("--num-classes", type=int, default=None, help="default: 8 (semantic) or 5 (instance)")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -98,7 +106,7 @@ def setup_distributed(device_arg):
 
 
 def make_datasets(args):
-    if args.data == "synthetic":
+    if args.data in (None, "synthetic"):
         from seglab.data.synthetic import SyntheticSegmentation
 
         if args.task != "semantic":
@@ -116,15 +124,49 @@ def make_datasets(args):
 
 
 def run_recipe_cli(args) -> int:
+    """``--recipe NAME``: the recipe with ``--data`` / ``--annotations`` / ``--backbone-weights`` filled in; a staged
+    recipe (``fcn8s_voc``) first trains the stages it starts from when ``--out-dir`` lacks them."""
+    import dataclasses
     import json
 
-    from seglab.train.recipes import run_recipe
+    from seglab.models.manifest import read_manifest
+    from seglab.train.recipes import MergeRecipe, get_recipe, run_recipe
+    from seglab.utils import weights_dir
 
-    entry = run_recipe(args.recipe, quick=args.quick, out_dir=args.out_dir, device=args.device,
-                       progress=not args.quiet)
+    def filled(recipe):
+        if isinstance(recipe, MergeRecipe):
+            return recipe
+        changes = {k: v for k, v in (("data_root", args.data), ("annotations", args.annotations),
+                                     ("backbone_weights", args.backbone_weights)) if v is not None}
+        if "data_root" in changes and recipe.data == "scenes":
+            raise SystemExit(f"--data: recipe {recipe.name!r} trains on generated scenes; --data is for the *_voc "
+                             "and *_coco recipes")
+        return dataclasses.replace(recipe, **changes)
+
+    recipe = filled(get_recipe(args.recipe))
+    chain = [recipe]
+    while getattr(chain[0], "init_from", None):
+        chain.insert(0, filled(get_recipe(chain[0].init_from)))
+    out_dir = args.out_dir if args.out_dir is not None else (None if args.quick else weights_dir())
+    for stage in chain[:-1]:  # the coarser stages, unless already there
+        if out_dir is None or stage.name not in read_manifest(out_dir, missing_ok=True):
+            entry = run_recipe(stage, quick=args.quick, out_dir=out_dir, device=args.device, progress=not args.quiet)
+            print(json.dumps({"recipe": stage.name, "file": entry["file"], "metrics": entry["metrics"]}))
+    entry = run_recipe(recipe, quick=args.quick, out_dir=out_dir, device=args.device, progress=not args.quiet,
+                       command=_command(args))
     keys = ("file", "sha256", "steps", "components", "wall_time_s", "device", "metrics")  # a merge has no file
     print(json.dumps({k: entry[k] for k in keys if k in entry}))
     return 0
+
+
+def _command(args) -> str | None:
+    """The command line that reruns this ``--recipe`` run, when it names files (else the recipe's own command)."""
+    parts = [f"--data {args.data}" if args.data else "", f"--annotations {args.annotations}" if args.annotations
+             else "", f"--backbone-weights {args.backbone_weights}" if args.backbone_weights else ""]
+    extra = " ".join(p for p in parts if p)
+    if not extra:
+        return None
+    return f"python -m seglab.train --recipe {args.recipe} {extra}" + (" --quick" if args.quick else "")
 
 
 def main(argv=None) -> int:

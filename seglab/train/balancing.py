@@ -51,7 +51,10 @@ def _scene_masks(train):
     while isinstance(train, Subset):
         indices = [train.indices[i] for i in indices] if indices is not None else list(train.indices)
         train = train.dataset
-    voc = train.voc
+    voc = getattr(train, "voc", train)  # a SceneDataset reads its masks through a VOCSegmentation
+    if not hasattr(voc, "mask_path"):
+        raise ValueError(f"class weights are counted on VOC-style masks (a dataset with mask_path), not on a "
+                         f"{type(train).__name__}")
 
     class _Masks:
         def __len__(self):

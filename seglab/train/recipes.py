@@ -46,8 +46,8 @@ from seglab.train.evaluation import evaluate_model, evaluate_panoptic
 from seglab.train.recipe_data import SCENES_CACHE, dihedral_augment, recipe_datasets, recipe_loaders, recipe_scenes
 from seglab.utils import REPO_ROOT, UnknownNameError, atomic_write_bytes, get_device, set_seed, train_mode, weights_dir
 
-__all__ = ["Recipe", "MergeRecipe", "RECIPES", "run_recipe", "train_recipe", "TrainedRun", "get_recipe",
-           "quick_variant", "build_model", "make_optimizer", "make_scheduler", "one_cycle",
+__all__ = ["Recipe", "MergeRecipe", "RECIPES", "SHIPPED_RECIPES", "run_recipe", "train_recipe", "TrainedRun",
+           "get_recipe", "quick_variant", "build_model", "make_optimizer", "make_scheduler", "one_cycle",
            # defined elsewhere, importable from here as before: data, balancing, evaluation, manifest, environment
            "median_frequency_weights", "class_weights_of", "fold_prior_correction", "recipe_scenes",
            "dihedral_augment", "evaluate_model", "evaluate_panoptic", "train_mode", "read_manifest",
@@ -92,6 +92,10 @@ class Recipe:
     pooler: str | None = None  # instance: "roi_align" or "roi_pool" (a model argument; None = the model's default)
     val_images: int | None = None  # validate on the first N val images (None = all)
     curve: bool = True  # validate after every epoch (the manifest's learning curve)
+    data_root: str | None = None  # "voc" / "coco": the folder of your copy of the data set (--data)
+    annotations: str | None = None  # "coco": the train annotation file or the annotations folder (--annotations)
+    backbone_weights: str | None = None  # a local ImageNet state dict for the backbone (--backbone-weights)
+    quick_model_args: dict = field(default_factory=dict)  # --quick: model arguments that shrink the model
 
     def __post_init__(self):
         if self.task not in ("semantic", "instance"):
@@ -151,6 +155,38 @@ class MergeRecipe:
 
 
 _FCN = {"width": 0.125, "fc6_kernel": 3, "dropout": 0.0, "batch_norm": True}
+_UNTRIED = ("not yet run at this scale by the project (no GPU run so far): the settings follow the papers and "
+            "torchvision's reference recipes scaled to one GPU; check the learning curve of a first run")
+
+
+def _own_data_recipes() -> list[Recipe]:
+    """The chapters' models at paper scale on your own PASCAL VOC 2012 or COCO (``--data``, ``--annotations``):
+    nothing ships for them. Quick runs shrink the models (``quick_model_args``) so a CPU test can run them."""
+    voc = {"task": "semantic", "data": "voc", "scene_seed": None, "augment": "hflip", "crop": 320, "batch_size": 8}
+    fcn = {"num_classes": 21, "width": 1.0, "fc6_kernel": 7, "dropout": 0.5}
+    small_fcn = {"width": 0.125, "fc6_kernel": 3}
+    sgd = {"optimizer": "sgd", "weight_decay": 5e-4}
+    return [
+        Recipe("fcn32s_voc", "fcn32s", fcn, epochs=50, lr=1e-2, **voc, **sgd, quick_model_args=small_fcn,
+               notes="FCN-32s on a full-width VGG16 (fc6 7x7, dropout 0.5; --backbone-weights: ImageNet vgg16); "
+                     + _UNTRIED),
+        Recipe("fcn16s_voc", "fcn16s", fcn, epochs=30, lr=1e-3, init_from="fcn32s_voc", **voc, **sgd,
+               quick_model_args=small_fcn, notes="staged as the paper: from fcn32s_voc; " + _UNTRIED),
+        Recipe("fcn8s_voc", "fcn8s", fcn, epochs=30, lr=1e-3, init_from="fcn16s_voc", **voc, **sgd,
+               quick_model_args=small_fcn, notes="staged as the paper: from fcn16s_voc; " + _UNTRIED),
+        Recipe("unet_voc", "unet", {"num_classes": 21, "base_channels": 64, "batch_norm": True, "padding": "same"},
+               epochs=50, lr=1e-3, **voc, quick_model_args={"base_channels": 8}, notes="U-Net, 64 base channels "
+               "as the paper, batch norm and same padding; " + _UNTRIED),
+        Recipe("segnet_voc", "segnet", {"num_classes": 21, "width": 1.0}, epochs=50, lr=1e-2, **voc, **sgd,
+               class_weights="median_frequency", quick_model_args={"width": 0.125},
+               notes="SegNet on VGG16-BN (--backbone-weights: ImageNet vgg16_bn), SGD and median-frequency class "
+                     "weights as the paper; " + _UNTRIED),
+        Recipe("mask_rcnn_coco", "mask_rcnn", {"num_classes": 81, "backbone": "resnet50_fpn"}, "instance",
+               epochs=12, batch_size=8, lr=1e-2, optimizer="sgd", weight_decay=1e-4, data="coco", scene_seed=None,
+               augment="hflip", quick_model_args={"min_size": 64, "max_size": 96},
+               notes="Mask R-CNN, ResNet-50-FPN (--backbone-weights: ImageNet resnet50), the paper's 1x schedule "
+                     "length; " + _UNTRIED),
+    ]
 _MASK = {"roi_align_impl": "seglab", "canonical_scale": 36}
 
 RECIPES: dict[str, Recipe | MergeRecipe] = {r.name: r for r in [
@@ -171,10 +207,16 @@ RECIPES: dict[str, Recipe | MergeRecipe] = {r.name: r for r in [
            augment="hflip"),
     Recipe("mask_rcnn_roipool", "mask_rcnn", {"num_classes": 5, "pooler": "roi_pool", **_MASK}, "instance",
            epochs=10, batch_size=8, lr=2e-3, augment="hflip", notes="same schedule as mask_rcnn, RoIPool"),
+    *_own_data_recipes(),
     MergeRecipe("panoptic", semantic="unet", instance="mask_rcnn",
                 notes="chapter 6: stuff from the shipped unet, things from the shipped mask_rcnn (RoIAlign; the "
                       "entry records the canonical_scale its poolers use)"),
 ]}  # defined in order: a recipe after those it starts from (FCN stages) or merges
+
+
+#: The recipes whose weights ship in data/weights (trained on the generated scenes) and the merge of two of them;
+#: the others train on your own copy of a data set.
+SHIPPED_RECIPES = [name for name, r in RECIPES.items() if getattr(r, "data", "scenes") == "scenes"]
 
 
 def get_recipe(recipe) -> Recipe | MergeRecipe:
@@ -187,9 +229,11 @@ def get_recipe(recipe) -> Recipe | MergeRecipe:
 
 
 def quick_variant(recipe: Recipe) -> Recipe:
-    """The smoke run of a recipe (``--quick``): one epoch (at most two steps with ``steps``); the data source also
-    reads its quick scenes and the first 8 val images."""
-    return dataclasses.replace(recipe, epochs=1, steps=min(recipe.steps, 2) if recipe.steps else None)
+    """The smoke run of a recipe (``--quick``): one epoch (at most two steps with ``steps``) of the same code path,
+    the model shrunk by ``quick_model_args`` where the recipe has them; the data source also reads its quick scenes
+    (or 8 training images of your data set) and the first 8 val images."""
+    return dataclasses.replace(recipe, epochs=1, steps=min(recipe.steps, 2) if recipe.steps else None,
+                               model_args={**recipe.model_args, **recipe.quick_model_args})
 
 
 def build_model(recipe: Recipe, weights_dir=None):
@@ -197,6 +241,8 @@ def build_model(recipe: Recipe, weights_dir=None):
     from seglab.models import create_model
 
     model = create_model(recipe.model, **recipe.model_kwargs)
+    if recipe.backbone_weights is not None:
+        _load_backbone(model, recipe)
     if recipe.init_from is not None:
         from seglab.models import FCN
         from seglab.models.pretrained import load_pretrained
@@ -205,6 +251,29 @@ def build_model(recipe: Recipe, weights_dir=None):
         staged = FCN.from_coarser(coarser, model.variant)
         model.load_state_dict(staged.state_dict())
     return model
+
+
+def _load_backbone(model, recipe: Recipe) -> None:
+    """Load ``recipe.backbone_weights`` (a local ImageNet state dict, never downloaded) into the model's backbone:
+    VGG16 for FCN, VGG16-BN for SegNet (their ``load_backbone``), ResNet-50 for Mask R-CNN's ResNet-50-FPN."""
+    path = Path(recipe.backbone_weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone weights {path} not found: expected a local ImageNet state dict "
+                                "(torchvision's vgg16 / vgg16_bn / resnet50 .pth file); seglab never downloads one")
+    if hasattr(model, "load_backbone"):
+        model.load_backbone(path)
+        return
+    body = getattr(getattr(model, "backbone", None), "body", None)
+    if body is None:
+        raise ValueError(f"recipe {recipe.name!r}: {recipe.model} has no ImageNet backbone to load {path} into")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}  # the classifier is not part of the body
+    own = body.state_dict()
+    wrong = sorted(set(own) ^ set(state)) or [k for k in own if own[k].shape != state[k].shape]
+    if wrong:
+        raise ValueError(f"{path} is not a ResNet-50 state dict for this backbone: keys or shapes differ at "
+                         f"{wrong[:5]}")
+    body.load_state_dict(state)
 
 
 def one_cycle(recipe: Recipe, optimizer, total_steps: int):
@@ -306,8 +375,8 @@ def run_recipe(recipe: Recipe | str, *, quick: bool = False, out_dir=None, devic
     run = train_recipe(recipe, quick=quick, device=device, progress=progress, init_dir=init_dir)
     model, val_loader = run.model, run.val_loader
 
-    def score(net):  # quick runs score the few val images they validated on
-        return evaluate_model(recipe, net, val_loader) if quick else evaluate_model(recipe, net, device=device)
+    def score(net):  # on the recipe's val split (quick runs: the few val images they validated on)
+        return evaluate_model(recipe, net, val_loader, device)
 
     correction = None
     if recipe.prior_correction:  # the metrics before it, then the class weights' bias out of the classifier
@@ -316,12 +385,11 @@ def run_recipe(recipe: Recipe | str, *, quick: bool = False, out_dir=None, devic
         correction = {"subtracted_from_classifier_bias": [round(float(v), 6) for v in shift],
                       "metrics_before": before}
     state = half_state_dict(model)
-    data = state_dict_bytes(state)
+    data, trained = state_dict_bytes(state), quick_variant(recipe) if quick else recipe
     file = f"{recipe.name}.pt"
-    atomic_write_bytes(out_dir / file, data)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     entry = {
-        "model": recipe.model, "model_args": recipe.model_kwargs, "file": file, "sha256": sha256_hex(data),
+        "model": recipe.model, "model_args": trained.model_kwargs, "file": file, "sha256": sha256_hex(data),
         "bytes": len(data), "dtype_on_disk": "float16", "command": command,
         "recipe": {k: v for k, v in dataclasses.asdict(recipe).items() if k not in ("name", "model", "model_args")},
         "epochs": run.epochs, "steps": run.steps, "batch_size": recipe.batch_size,
@@ -331,8 +399,16 @@ def run_recipe(recipe: Recipe | str, *, quick: bool = False, out_dir=None, devic
         "metrics": score(model), "curve": {"x": "epoch", "y": "mIoU" if recipe.task == "semantic" else "mask AP",
                                            "points": run.curve},
     }
+    if recipe.data != "scenes":
+        entry["data"] = {"source": recipe.data, "root": recipe.data_root, "annotations": recipe.annotations,
+                         "num_train": len(run.train), "num_val": len(val_loader.dataset)}
+    if recipe.backbone_weights is not None:
+        path = Path(recipe.backbone_weights)
+        entry["backbone_weights"] = {"file": str(path), "sha256": sha256_hex(path.read_bytes())}
     if correction is not None:
         entry["prior_correction"] = correction  # the curve is before it, "metrics" after it
+    # written only now that every step succeeded: a failed run leaves the folder's weights and manifest as they were
+    atomic_write_bytes(out_dir / file, data)
     write_manifest_entry(recipe.name, entry, out_dir)
     return entry
 
