@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from seglab.data import SceneDataset
 from seglab.data.classes import CATEGORIES, IGNORE_INDEX, NUM_CLASSES, THING_CLASSES
 from seglab.data.formats import (
     decode_segmentation,
@@ -212,7 +214,12 @@ def test_shipped_dataset_is_small_complete_and_has_crowds():
     total = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file())
     assert total < 20 * 2**20
     params = json.loads((SHIPPED / "scenes.json").read_text())
-    assert (params["num_train"], params["num_val"], params["size"], params["seed"]) == (400, 100, 128, 0)
+    assert (params["num_train"], params["num_val"], params["num_test"], params["size"], params["seed"]) == \
+        (400, 100, 100, 128, 0)
+    test = json.loads((SHIPPED / "coco" / "annotations" / "instances_test.json").read_text())
+    val = json.loads((SHIPPED / "coco" / "annotations" / "instances_val.json").read_text())
+    assert [im["id"] for im in test["images"]] == list(range(501, 601))  # after train's and val's ids
+    assert {im["id"] for im in val["images"]} == set(range(401, 501))
     instances = json.loads((SHIPPED / "coco" / "annotations" / "instances_train.json").read_text())
     assert len(instances["images"]) == 400
     crowd_images = {a["image_id"] for a in instances["annotations"] if a["iscrowd"]}
@@ -228,8 +235,24 @@ def test_regenerating_the_shipped_dataset_gives_identical_bytes(tmp_path):
     if not SHIPPED.is_dir():
         pytest.skip("data/scenes not generated")
     params = json.loads((SHIPPED / "scenes.json").read_text())
-    fresh = make_scenes(tmp_path / "scenes", params["num_train"], params["num_val"], params["size"], params["seed"])
+    fresh = make_scenes(tmp_path / "scenes", params["num_train"], params["num_val"], params["size"], params["seed"],
+                        num_test=params["num_test"])
     shipped, regenerated = _files(SHIPPED), _files(fresh)
     assert sorted(shipped) == sorted(regenerated)
     different = [name for name in shipped if shipped[name] != regenerated[name]]
     assert not different, f"{len(different)} files differ, e.g. {different[:3]}"
+
+
+def test_the_test_split_is_new_scenes_and_changes_no_train_or_val_file(small, tmp_path):
+    """A held-out test split: its own random streams, so adding it leaves every train and val byte as it was."""
+    with_test = _files(make_scenes(tmp_path / "with_test", 12, 4, size=128, seed=3, num_test=3))
+    without = _files(small)
+    added = sorted(set(with_test) - set(without))
+    assert all("test" in name for name in added) and len(added) == 3 * 4 + 3  # jpg, 2 masks, panoptic png; 3 lists
+    assert all(with_test[n] == without[n] for n in without if n != "scenes.json")
+    assert json.loads(with_test["scenes.json"])["num_test"] == 3
+    assert "num_test" not in json.loads(without["scenes.json"])
+    test_images = SceneDataset(tmp_path / "with_test", "test")
+    assert len(test_images) == 3 and test_images.image_ids == [17, 18, 19]  # after 12 train and 4 val
+    val_images = SceneDataset(tmp_path / "with_test", "val")
+    assert not any(torch.equal(test_images[i][0], val_images[j][0]) for i in range(3) for j in range(4))

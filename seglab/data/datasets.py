@@ -209,8 +209,8 @@ class SceneDataset(Dataset):
         from seglab.utils import DATA_DIR
 
         self.root = Path(DATA_DIR / "scenes" if root is None else root)
-        if split not in ("train", "val"):
-            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         if not self.root.is_dir():

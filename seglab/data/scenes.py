@@ -25,7 +25,7 @@ from seglab.data.scenes_io import write_dataset
 
 __all__ = ["make_scenes", "render_scene", "scene_rng", "SPLITS"]
 
-SPLITS = ("train", "val")
+SPLITS = ("train", "val", "test")  # test: held out; settings are chosen on val, results reported on test
 _SKY, _GRASS, _GRAVEL, _BRICK = (CLASS_NAMES.index(n) for n in ("sky", "grass", "gravel", "brick"))
 _DISK, _SQUARE, _TRIANGLE, _STAR = (CLASS_NAMES.index(n) for n in ("disk", "square", "triangle", "star"))
 #: Base RGB colour of each textured stuff class (jittered per scene).
@@ -241,16 +241,18 @@ def render_scene(rng: np.random.Generator, size: int = 128) -> dict:
             "objects": objects}
 
 
-def make_scenes(root, num_train: int, num_val: int, size: int = 128, seed: int = 0) -> Path:
-    """Generate ``num_train`` + ``num_val`` scenes and write them under ``root`` in all three formats.
+def make_scenes(root, num_train: int, num_val: int, size: int = 128, seed: int = 0, num_test: int = 0) -> Path:
+    """Generate ``num_train`` + ``num_val`` (+ ``num_test``) scenes and write them under ``root`` in all three formats.
 
     Writes ``root/VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,SegmentationObject,ImageSets/Segmentation}``,
-    ``root/coco/annotations/{instances,panoptic}_{train,val}.json``, ``root/coco/panoptic_{train,val}/*.png`` and
-    ``root/scenes.json`` (the parameters). Same arguments -> identical bytes. A folder that already holds a
-    generated dataset (it has ``scenes.json``) is replaced; a folder with other VOC/COCO data is refused.
-    Returns ``Path(root)``.
+    ``root/coco/annotations/{instances,panoptic}_{SPLIT}.json``, ``root/coco/panoptic_{SPLIT}/*.png`` and
+    ``root/scenes.json`` (the parameters). Each split draws from its own random streams (:func:`scene_rng`), so the
+    test split is new scenes and adding it changes no train or val file. Same arguments -> identical bytes. A folder
+    that already holds a generated dataset (it has ``scenes.json``) is replaced; a folder with other VOC/COCO data is
+    refused. Returns ``Path(root)``.
     """
-    checks = (("num_train", num_train, 0), ("num_val", num_val, 0), ("size", size, 32), ("seed", seed, 0))
+    checks = (("num_train", num_train, 0), ("num_val", num_val, 0), ("size", size, 32), ("seed", seed, 0),
+              ("num_test", num_test, 0))
     for name, value, low in checks:
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
@@ -262,10 +264,14 @@ def make_scenes(root, num_train: int, num_val: int, size: int = 128, seed: int =
                              "pick an empty folder")
         for p in existing:
             shutil.rmtree(p, ignore_errors=True)
+    counts = (int(num_train), int(num_val), int(num_test))
     scenes = {split: [render_scene(scene_rng(seed, split, i), int(size)) for i in range(count)]
-              for split, count in zip(SPLITS, (int(num_train), int(num_val)))}
-    write_dataset(root, scenes, {"num_train": int(num_train), "num_val": int(num_val), "size": int(size),
-                                 "seed": int(seed), "categories": CATEGORIES})
+              for split, count in zip(SPLITS, counts) if split != "test" or count}
+    params = {"num_train": int(num_train), "num_val": int(num_val), "size": int(size), "seed": int(seed),
+              "categories": CATEGORIES}
+    if num_test:
+        params["num_test"] = int(num_test)
+    write_dataset(root, scenes, params)
     return root
 
 
@@ -274,13 +280,15 @@ def main(argv=None) -> None:
     parser.add_argument("root", nargs="?", default="data/scenes")
     parser.add_argument("--num-train", type=int, default=400)
     parser.add_argument("--num-val", type=int, default=100)
+    parser.add_argument("--num-test", type=int, default=100, help="held-out test scenes (reported, never chosen on)")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    make_scenes(args.root, args.num_train, args.num_val, args.size, args.seed)
+    make_scenes(args.root, args.num_train, args.num_val, args.size, args.seed, num_test=args.num_test)
     seconds = time.perf_counter() - start
-    print(f"wrote {args.num_train} train + {args.num_val} val scenes to {args.root} in {seconds:.1f} s")
+    print(f"wrote {args.num_train} train + {args.num_val} val + {args.num_test} test scenes to {args.root} in "
+          f"{seconds:.1f} s")
 
 
 if __name__ == "__main__":

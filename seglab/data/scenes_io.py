@@ -1,9 +1,12 @@
 """Write rendered scenes in the three layouts (PASCAL VOC, COCO instances, COCO panoptic). Used by make_scenes.
 
+Every file is written atomically (``seglab.utils.atomic_write_bytes``): a failed run leaves no half-written file.
+
 Conventions (see data/README.md):
 
-* file stem ``{split}_{index:05d}``; COCO ``image_id`` = index + 1 for train, ``num_train`` + index + 1 for val;
-  COCO ``file_name`` of an image is the bare JPEG name, resolved against ``VOCdevkit/VOC2012/JPEGImages``.
+* file stem ``{split}_{index:05d}``; COCO ``image_id`` = index + 1 for train, ``num_train`` + index + 1 for val,
+  ``num_train + num_val`` + index + 1 for test; COCO ``file_name`` of an image is the bare JPEG name, resolved
+  against ``VOCdevkit/VOC2012/JPEGImages``.
 * VOC masks have 255 on a 1-px void band outside each thing (on the occluded side); COCO instance masks are the
   full visible masks (no band); the panoptic PNG has VOID (id 0) exactly on the VOC band, so
   ``semantic == category_id - 1`` of each pixel's segment, and 255 where the id is 0.
@@ -21,6 +24,7 @@ from PIL import Image
 
 from seglab.data.classes import CATEGORIES, THING_CLASSES
 from seglab.data.formats import dump_json, encode_palette_png, id_to_rgb, mask_to_coco_bbox, rle_encode
+from seglab.utils import atomic_write_bytes
 
 __all__ = ["VOC_SUBDIR", "scene_name", "image_id_of", "write_dataset"]
 
@@ -32,9 +36,10 @@ def scene_name(split: str, index: int) -> str:
     return f"{split}_{index:05d}"
 
 
-def image_id_of(split: str, index: int, num_train: int) -> int:
-    """COCO image id: unique across the two splits."""
-    return index + 1 if split == "train" else num_train + index + 1
+def image_id_of(split: str, index: int, num_train: int, num_val: int = 0) -> int:
+    """COCO image id: unique across the splits (train, then val, then test)."""
+    offset = {"train": 0, "val": num_train, "test": num_train + num_val}[split]
+    return offset + index + 1
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -84,12 +89,12 @@ def write_dataset(root, scenes: dict, params: dict) -> None:
         images, instances, panoptic, names = [], [], [], []
         for index, scene in enumerate(split_scenes):
             name = scene_name(split, index)
-            image_id = image_id_of(split, index, params["num_train"])
+            image_id = image_id_of(split, index, params["num_train"], params["num_val"])
             names.append(name)
             height, width = scene["semantic"].shape
-            (voc / "JPEGImages" / f"{name}.jpg").write_bytes(_jpeg(scene["image"]))
-            (voc / "SegmentationClass" / f"{name}.png").write_bytes(encode_palette_png(scene["semantic"]))
-            (voc / "SegmentationObject" / f"{name}.png").write_bytes(encode_palette_png(scene["objects"]))
+            atomic_write_bytes(voc / "JPEGImages" / f"{name}.jpg", _jpeg(scene["image"]))
+            atomic_write_bytes(voc / "SegmentationClass" / f"{name}.png", encode_palette_png(scene["semantic"]))
+            atomic_write_bytes(voc / "SegmentationObject" / f"{name}.png", encode_palette_png(scene["objects"]))
             images.append({"id": image_id, "file_name": f"{name}.jpg", "height": height, "width": width})
             for thing in scene["things"]:
                 instances.append({"id": len(instances) + 1, "image_id": image_id,
@@ -97,12 +102,13 @@ def write_dataset(root, scenes: dict, params: dict) -> None:
                                   "segmentation": rle_encode(thing["mask"]), "area": float(thing["mask"].sum()),
                                   "bbox": [float(v) for v in mask_to_coco_bbox(thing["mask"])]})
             ids, segments = _panoptic(scene)
-            (pan_dir / f"{name}.png").write_bytes(_png(id_to_rgb(ids)))
+            atomic_write_bytes(pan_dir / f"{name}.png", _png(id_to_rgb(ids)))
             panoptic.append({"image_id": image_id, "file_name": f"{name}.png", "segments_info": segments})
         info = {"description": "seglab synthetic scenes", "version": "1.0", **{k: params[k] for k in ("size", "seed")}}
-        (voc / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("".join(n + "\n" for n in names))
-        (root / "coco" / "annotations" / f"instances_{split}.json").write_bytes(dump_json(
+        split_list = "".join(n + "\n" for n in names).encode()
+        atomic_write_bytes(voc / "ImageSets" / "Segmentation" / f"{split}.txt", split_list)
+        atomic_write_bytes(root / "coco" / "annotations" / f"instances_{split}.json", dump_json(
             {"info": info, "images": images, "annotations": instances, "categories": thing_categories}))
-        (root / "coco" / "annotations" / f"panoptic_{split}.json").write_bytes(dump_json(
+        atomic_write_bytes(root / "coco" / "annotations" / f"panoptic_{split}.json", dump_json(
             {"info": info, "images": images, "annotations": panoptic, "categories": panoptic_categories}))
-    (root / "scenes.json").write_bytes(dump_json(params))
+    atomic_write_bytes(root / "scenes.json", dump_json(params))

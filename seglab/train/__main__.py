@@ -45,6 +45,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m seglab.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", default=None, help=_recipe_help())
     parser.add_argument("--quick", action="store_true", help="with --recipe: a smoke run on a few scenes")
+    parser.add_argument("--score-split", default=None, choices=["val", "test"],
+                        help="score the trained checkpoints of the weights folder (--out-dir, default data/weights) "
+                             "on this split of the shipped scenes and record it in their manifest entries")
     parser.add_argument("--out-dir", default=None, help="with --recipe: where weights and manifest go")
     parser.add_argument("--model", default=None, help=f"a registered model: {', '.join(available_models())}")
     parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
@@ -72,7 +75,7 @@ def parse_args(argv=None):
     parser.add_argument("--save-per-rank", default=None, help="folder: each rank saves rank{R}.pt at the end")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    if args.recipe is None and (args.model is None or args.epochs is None):
+    if args.recipe is None and args.score_split is None and (args.model is None or args.epochs is None):
         parser.error("--model and --epochs are required (or give --recipe NAME)")
     return args
 
@@ -171,6 +174,14 @@ def _command(args) -> str | None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.score_split is not None:
+        import json
+
+        from seglab.train.shipped import score_on_split
+
+        scored = score_on_split(split=args.score_split, out_dir=args.out_dir, device=args.device)
+        print(json.dumps({name: m.get("mIoU", m.get("mask", m.get("All"))) for name, m in scored.items()}))
+        return 0
     if args.recipe is not None:
         return run_recipe_cli(args)
     device, rank, world_size = setup_distributed(args.device)

@@ -399,6 +399,8 @@ def run_recipe(recipe: Recipe | str, *, quick: bool = False, out_dir=None, devic
         "metrics": score(model), "curve": {"x": "epoch", "y": "mIoU" if recipe.task == "semantic" else "mask AP",
                                            "points": run.curve},
     }
+    if recipe.data == "scenes" and not quick:  # the held-out split: reported, never chosen on
+        entry["test_metrics"] = evaluate_model(recipe, model, device=device, split="test")
     if recipe.data != "scenes":
         entry["data"] = {"source": recipe.data, "root": recipe.data_root, "annotations": recipe.annotations,
                          "num_train": len(run.train), "num_val": len(val_loader.dataset)}
@@ -447,6 +449,9 @@ def _run_merge(recipe: MergeRecipe, quick: bool, out_dir: Path, device, command:
         "wall_time_s": round(wall, 1), "device": machine_description(device), "torch": torch.__version__,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "metrics": metrics,
     }
+    if not quick:  # the held-out split: reported, never chosen on (the merge's thresholds were set on val)
+        entry["test_metrics"] = evaluate_panoptic(models["semantic"], models["instance"], recipe.merge_args,
+                                                  device=device, split="test")
     write_manifest_entry(recipe.name, entry, out_dir)
     return entry
 

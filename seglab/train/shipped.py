@@ -5,13 +5,14 @@ chapters' own models (:func:`ensure_trained`). Both read and write the folder :f
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 from seglab.models.manifest import read_manifest
 from seglab.train import recipes
 from seglab.utils import train_mode, weights_dir
 
-__all__ = ["shipped_model", "shipped_info", "ensure_trained"]
+__all__ = ["shipped_model", "shipped_info", "ensure_trained", "score_on_split"]
 
 
 def shipped_info(name: str) -> dict:
@@ -52,3 +53,41 @@ def shipped_model(name: str, device=None):
     if train_mode() == "full":
         ensure_trained(name, device=device)
     return load_pretrained(name, device=device)
+
+
+def score_on_split(names=None, split: str = "test", out_dir=None, device=None) -> dict:
+    """Score trained checkpoints (default: every entry of the folder's manifest that trained on the scenes, and their
+    merges) on another split of the shipped scenes, without retraining, and record it in each manifest entry as
+    ``{split}_metrics`` with ``{split}_scored`` (command, date, device). Returns ``{name: metrics}``.
+
+    This is how the held-out test split's figures were added to checkpoints trained before it existed:
+    ``python -m seglab.train --score-split test``."""
+    import torch
+
+    from seglab.models.manifest import write_manifest_entry
+    from seglab.models.pretrained import load_pretrained
+    from seglab.results import machine_description
+    from seglab.train.evaluation import evaluate_model, evaluate_panoptic
+
+    folder = weights_dir(out_dir)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    manifest = read_manifest(folder)
+    names = list(names) if names else [n for n, e in manifest.items() if e.get("kind") == "merge" or (
+        e.get("file") and e.get("recipe", {}).get("data", "scenes") == "scenes")]
+    scored = {}
+    for name in names:
+        entry = manifest[name]
+        if entry.get("kind") == "merge":
+            semantic, instance = (load_pretrained(entry["components"][role]["name"], device, folder)
+                                  for role in ("semantic", "instance"))
+            merge_args = {k: v for k, v in entry["merge"].items() if k != "function"}
+            metrics = evaluate_panoptic(semantic, instance, merge_args, device=device, split=split)
+        else:
+            task = "instance" if entry["model"] == "mask_rcnn" else "semantic"
+            metrics = evaluate_model(task, load_pretrained(name, device, folder), device=device, split=split)
+        entry[f"{split}_metrics"] = scored[name] = metrics
+        entry[f"{split}_scored"] = {"command": f"python -m seglab.train --score-split {split}",
+                                    "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                                    "device": machine_description(device)}
+        write_manifest_entry(name, entry, folder)
+    return scored
