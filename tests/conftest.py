@@ -1,5 +1,8 @@
 """Every test starts from the same random state, so a test that draws random inputs sees the same ones each run.
-Tests marked ``gpu`` are skipped when CUDA is not available."""
+Tests marked ``gpu`` are skipped when CUDA is not available; those that compare CUDA with the CPU take the ``no_tf32``
+fixture (float32 math on CUDA as on the CPU: no TF32) and say so."""
+
+import contextlib
 
 import pytest
 import torch
@@ -16,10 +19,57 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@contextlib.contextmanager
+def full_float32_on_cuda():
+    """TF32 off for CUDA matmuls and cuDNN convolutions inside the block (restored after).
+
+    On Ampere and later GPUs cuDNN convolutions run in TF32 by default (``torch.backends.cudnn.allow_tf32``): about
+    10 bits of mantissa, so a U-Net's logits differ from the CPU's by up to 3e-4 (seen on an H200, 2026-12-04). With
+    TF32 off, CUDA and CPU float32 agree to float32 rounding and the comparisons keep tight tolerances."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+@pytest.fixture
+def no_tf32():
+    """For tests that compare CUDA against the CPU: :func:`full_float32_on_cuda` around the test."""
+    with full_float32_on_cuda():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     set_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def make_test_scenes(tmp_path_factory):
+    """``make_test_scenes(num_train=6, num_val=2, size=128, seed=5)`` -> a folder written by
+    :func:`seglab.data.make_scenes` (VOC, COCO instances and COCO panoptic), made once per session and set of
+    arguments. Shared: read it, and copy it before damaging it."""
+    from seglab.data import make_scenes
+
+    made = {}
+
+    def make(num_train: int = 6, num_val: int = 2, size: int = 128, seed: int = 5):
+        key = (num_train, num_val, size, seed)
+        if key not in made:
+            made[key] = make_scenes(tmp_path_factory.mktemp("scenes") / "scenes", num_train, num_val, size=size,
+                                    seed=seed)
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def scenes(make_test_scenes):
+    """The tests' standard scenes: 6 train and 2 val 128x128 scenes (seed 5, image ids 1-6 and 7-8)."""
+    return make_test_scenes()
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -66,7 +66,9 @@ def test_class_table_numberings_round_trip():
 
 
 def test_registry_unknown_name_lists_the_available_ones():
-    with pytest.raises(ValueError, match="available: .*unet"):
+    from seglab.utils import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="unknown model 'no_such_model'; known: .*unet"):
         registry.create_model("no_such_model")
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from seglab.data.coco_io import read_panoptic_pairs
 from seglab.metrics.panoptic import match_segments, panoptic_quality, pq_compute, pq_from_counts
 
 CATS = [
@@ -305,9 +308,23 @@ def test_pq_compute_errors_name_image_and_segment(tmp_path):
         pq_compute(tmp_path / "gt.json", tmp_path / "gt", tmp_path / "none.json", tmp_path / "pred")
 
 
-def test_pq_compute_reads_make_scenes_output(tmp_path):
-    data = pytest.importorskip("seglab.data.scenes")
-    root = data.make_scenes(tmp_path / "scenes", num_train=0, num_val=3, size=64, seed=1)
-    ann, folder = root / "coco" / "annotations" / "panoptic_val.json", root / "coco" / "panoptic_val"
+def test_pq_compute_reads_make_scenes_output(scenes):
+    ann, folder = scenes / "coco" / "annotations" / "panoptic_val.json", scenes / "coco" / "panoptic_val"
     result = pq_compute(ann, folder, ann, folder)  # the gt scored against itself
     assert result["All"]["pq"] == 1.0 and result["All"]["n"] >= 2
+    categories, pairs = read_panoptic_pairs(ann, folder, ann, folder)  # the reader alone: arrays for the metrics
+    pairs = list(pairs)
+    assert [image for image, _, _ in pairs] == ["image_id 7 (val_00000.png)", "image_id 8 (val_00001.png)"]
+    gt = [g for _, g, _ in pairs]
+    assert all(g[0].dtype == np.int64 and g[0].shape == (128, 128) for g in gt)
+    assert panoptic_quality(gt, [p for _, _, p in pairs], categories) == result
+
+
+def test_panoptic_metrics_import_no_file_reader():
+    """Metrics take arrays: at module level the panoptic metrics import only seglab.data's class table (pq_compute
+    imports the reader when called)."""
+    import seglab.metrics.panoptic as module
+
+    lines = Path(module.__file__).read_text().splitlines()
+    assert [line for line in lines if line.startswith(("import ", "from ")) and "seglab.data" in line] == [
+        "from seglab.data.classes import check_categories"]

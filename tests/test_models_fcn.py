@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from model_tester import NUM_CLASSES, SemanticModelTester
+from model_tester import NUM_CLASSES, SemanticModelTester, random_fcn
 from torch import nn
 
 from seglab.models import FCN, create_model, fcn_from_classifier
@@ -17,41 +17,52 @@ K = 5
 
 class TestFCN8sContract(SemanticModelTester):
     def make_model(self, **kw):
-        return FCN(NUM_CLASSES, "8s", width=0.0625, fc6_kernel=1, **kw)
+        return FCN(NUM_CLASSES, variant="8s", width=0.0625, fc6_kernel=1, **kw)
+
+    def deprecated_calls(self):
+        return [(lambda: FCN(NUM_CLASSES, "16s", width=0.0625, fc6_kernel=1), "FCN(3, variant='16s')"),
+                (lambda: FCN(NUM_CLASSES, "8s", "vgg16", 0.0625, fc6_kernel=1),
+                 "FCN(3, variant='8s', backbone='vgg16', width=0.0625)")]
 
 
 class TestFCN32sGreyContract(SemanticModelTester):
     def make_model(self, **kw):
-        return FCN(NUM_CLASSES, "32s", in_channels=1, width=0.0625, fc6_kernel=1, batch_norm=True, **kw)
+        return FCN(NUM_CLASSES, variant="32s", in_channels=1, width=0.0625, fc6_kernel=1, batch_norm=True, **kw)
+
+    def deprecated_calls(self):
+        return [(lambda: FCN(NUM_CLASSES, "32s", in_channels=1, width=0.0625, fc6_kernel=1), "variant='32s'")]
+
+
+def test_old_positional_form_builds_the_same_model_and_refuses_clashes():
+    torch.manual_seed(0)
+    new = FCN(K, variant="16s", width=0.0625, fc6_kernel=1).state_dict()
+    torch.manual_seed(0)
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        old = FCN(K, "16s", width=0.0625, fc6_kernel=1).state_dict()
+    assert list(old) == list(new) and all(torch.equal(old[k], new[k]) for k in new)
+    with pytest.raises(TypeError, match="variant both by position and by keyword"):
+        FCN(K, "16s", variant="8s")
+    with pytest.raises(TypeError, match="only positional argument"):
+        FCN(K, "16s", "vgg16", 0.5, None, 7)
 
 
 def test_other_channel_counts_are_not_normalised_and_take_no_imagenet_weights():
-    model = FCN(2, "32s", in_channels=4, width=0.0625, fc6_kernel=1)
+    model = FCN(2, variant="32s", in_channels=4, width=0.0625, fc6_kernel=1)
     assert model.features[0].in_channels == 4 and model.mean.shape == (1, 4, 1, 1)
     assert torch.equal(model.mean, torch.zeros(1, 4, 1, 1)) and torch.equal(model.std, torch.ones(1, 4, 1, 1))
     with pytest.raises(ValueError, match="RGB"):
-        FCN(2, "32s", in_channels=1, backbone_weights={})
+        FCN(2, variant="32s", in_channels=1, backbone_weights={})
 
 
-def _randomise(model: FCN, seed: int = 0, std: float = 0.05) -> FCN:
-    """Give the zero-initialised score layers (and everything else) random weights, as after some training."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.requires_grad and not name.startswith("up"):
-                p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * std)
-    return model.eval()
-
-
-def _tiny(variant: str, **kw) -> FCN:
-    torch.manual_seed(0)
-    return FCN(K, variant, width=0.125, fc6_kernel=3, **kw)
+def _tiny(variant: str, randomise: bool = False, **kw) -> FCN:
+    """The shared small FCN (tests/model_tester.py) with a 3x3 fc6; ``randomise``: as after some training."""
+    return random_fcn(K, variant, fc6_kernel=3, randomise=randomise, **kw).train()
 
 
 @pytest.mark.parametrize("variant", ["32s", "16s", "8s"])
 @pytest.mark.parametrize("size", [(97, 131), (32, 32), (64, 45)])
 def test_output_has_input_size(variant, size):
-    model = _randomise(_tiny(variant))
+    model = _tiny(variant, randomise=True).eval()
     x = torch.rand(2, 3, *size)
     with torch.no_grad():
         assert model(x).shape == (2, K, *size)
@@ -85,7 +96,7 @@ def test_skip_score_layers_start_at_zero():
 
 
 def test_fresh_16s_predicts_what_its_32s_did():
-    fcn32 = _randomise(_tiny("32s"), seed=1, std=0.1)
+    fcn32 = random_fcn(K, "32s", seed=1, fc6_kernel=3)
     fcn16 = FCN.from_coarser(fcn32, "16s").eval()
     fcn8 = FCN.from_coarser(fcn16, "8s").eval()
     x = torch.rand(1, 3, 160, 192)
@@ -105,7 +116,7 @@ def test_fresh_16s_predicts_what_its_32s_did():
 
 
 def test_streams_sum_to_logits():
-    model = _randomise(_tiny("8s"), std=0.1)
+    model = _tiny("8s", randomise=True).eval()
     x = torch.rand(1, 3, 97, 131)
     with torch.no_grad():
         streams = fcn_stream_scores(model, x)
@@ -140,7 +151,7 @@ def test_small_input_raises_clear_error():
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="variant"):
-        FCN(3, "4s")
+        FCN(3, variant="4s")
     with pytest.raises(ValueError, match="backbone"):
         FCN(3, backbone="resnet50")
     with pytest.raises(ValueError, match="fc6_kernel"):
@@ -152,13 +163,13 @@ def test_bad_arguments():
 
 
 def test_keeps_float64():
-    model = _randomise(_tiny("16s")).double()
+    model = _tiny("16s", randomise=True).eval().double()
     assert model(torch.rand(1, 3, 40, 40, dtype=torch.float64)).dtype == torch.float64
 
 
 def test_width_one_matches_torchvision_vgg16_shapes():
     with torch.device("meta"):
-        ours = FCN(21, "8s", width=1.0)
+        ours = FCN(21, variant="8s", width=1.0)
         theirs = torchvision.models.vgg16(weights=None)
     want = {k: tuple(v.shape) for k, v in theirs.features.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in ours.features.state_dict().items()}
@@ -168,11 +179,11 @@ def test_width_one_matches_torchvision_vgg16_shapes():
 
 def test_batch_norm_variant_matches_vgg16_bn_and_survives_staging():
     with torch.device("meta"):
-        ours = FCN(21, "8s", width=1.0, batch_norm=True)
+        ours = FCN(21, variant="8s", width=1.0, batch_norm=True)
         theirs = torchvision.models.vgg16_bn(weights=None)
     want = {k: tuple(v.shape) for k, v in theirs.features.state_dict().items()}
     assert {k: tuple(v.shape) for k, v in ours.features.state_dict().items()} == want
-    fcn32 = _randomise(_tiny("32s", batch_norm=True))
+    fcn32 = _tiny("32s", randomise=True, batch_norm=True).eval()
     fcn16 = FCN.from_coarser(fcn32, "16s")
     assert fcn16.batch_norm and torch.equal(fcn16.features[1].weight, fcn32.features[1].weight)
     model = _tiny("8s", batch_norm=True).train()
@@ -188,7 +199,7 @@ def test_loads_torchvision_vgg16_state_dict_from_disk(tmp_path):
     vgg = torchvision.models.vgg16(weights=None)
     path = tmp_path / "vgg16.pth"
     torch.save(vgg.state_dict(), path)
-    model = FCN(4, "8s", backbone_weights=path)
+    model = FCN(4, variant="8s", backbone_weights=path)
     for (k, a), b in zip(model.features.state_dict().items(), vgg.features.state_dict().values()):
         assert torch.equal(a, b), k
     assert torch.equal(model.fc6.weight.flatten(1), vgg.classifier[0].weight)

@@ -1,12 +1,14 @@
-"""The small Mask R-CNN: builds, trains a step, seglab's RoIAlign gives torchvision's detections, Lmask by hand."""
+"""The small Mask R-CNN: the contract, trains a step, seglab's RoIAlign gives torchvision's detections (and "auto"
+picks one by device), Lmask by hand."""
 
 import pytest
 import torch
 import torchvision
+from model_tester import DetectionModelTester
 
 from seglab.data import drop_crowd
 from seglab.models import create_model, mask_rcnn
-from seglab.models.maskrcnn import capture_mask_loss_inputs, mask_loss_reference
+from seglab.models.maskrcnn import capture_mask_loss_inputs, mask_loss_reference, roi_align_impl_in_use
 from seglab.ops import MultiScaleRoIAlign, MultiScaleRoIPool, fpn_levels
 
 
@@ -27,6 +29,22 @@ def toy_batch(n=2, size=128, seed=0):
     return images, targets
 
 
+class TestMaskRCNNContract(DetectionModelTester):
+    num_classes = 5  # the background counts: 2 is the least
+    builder = staticmethod(mask_rcnn)  # a function, not the class of what it builds
+
+    def make_model(self, **kw):
+        return mask_rcnn(self.num_classes, **kw)
+
+    def make_batch(self, size):
+        images, targets = toy_batch(self.batch_size, max(size))
+        return [im[:, : size[0], : size[1]] for im in images], targets
+
+    def deprecated_calls(self):
+        return [(lambda: mask_rcnn(5, "small", "roi_pool"), "mask_rcnn(5, backbone='small', pooler='roi_pool')"),
+                (lambda: mask_rcnn(5, weights_path={**mask_rcnn(5).state_dict()}), "use weights=")]
+
+
 def test_registered_and_poolers_swapped():
     model = create_model("mask_rcnn", num_classes=5)
     assert isinstance(model, torchvision.models.detection.MaskRCNN)
@@ -45,7 +63,7 @@ def test_registered_and_poolers_swapped():
 SIDES = torch.tensor([10.0, 17.9, 18.1, 30.0, 35.9, 36.1, 60.0, 111.0, 113.0])
 
 
-@pytest.mark.parametrize("options", [{}, {"pooler": "roi_pool"}, {"roi_align_impl": "seglab"},
+@pytest.mark.parametrize("options", [{}, {"pooler": "roi_pool"}, {"roi_align_impl": "torchvision"},
                                      {"pooler": "roi_pool", "roi_pool_impl": "seglab"}])
 @pytest.mark.parametrize("scale, levels", [(None, [0, 0, 0, 0, 0, 0, 0, 0, 1]),  # torchvision's 224
                                            (36, [0, 0, 1, 1, 1, 2, 2, 2, 2])])
@@ -103,7 +121,6 @@ def test_train_step_gives_loss_dict_and_mask_loss_by_hand():
     assert model.backbone.stages[0][0][0].weight.grad is not None
 
 
-@pytest.mark.slow
 def test_seglab_roi_align_gives_identical_detections():
     torch.manual_seed(1)
     ours = mask_rcnn(5, roi_align_impl="seglab").eval()
@@ -112,10 +129,40 @@ def test_seglab_roi_align_gives_identical_detections():
     images, _ = toy_batch(1)
     with torch.no_grad():
         a, b = ours(images)[0], theirs(images)[0]
+    assert (roi_align_impl_in_use(ours), roi_align_impl_in_use(theirs)) == ("seglab", "torchvision")
     assert len(b["boxes"]) > 0
     assert torch.equal(a["labels"], b["labels"])
     for key in ("boxes", "scores", "masks"):
         torch.testing.assert_close(a[key], b[key], atol=1e-4, rtol=1e-4)
+
+
+def test_auto_roi_align_is_seglab_on_the_cpu_and_torchvision_on_cuda():
+    model = mask_rcnn(5).eval()  # roi_align_impl="auto" is the default
+    heads = model.roi_heads
+    assert heads.box_roi_pool.impl == heads.mask_roi_pool.impl == "auto" and heads.box_roi_pool.last_impl is None
+    assert roi_align_impl_in_use(model) == "seglab"
+    assert roi_align_impl_in_use(model, device="cuda") == "torchvision"
+    assert roi_align_impl_in_use(mask_rcnn(5, pooler="roi_pool")) is None
+    with torch.no_grad():
+        model(toy_batch(1)[0])
+    assert heads.box_roi_pool.last_impl == heads.mask_roi_pool.last_impl == "seglab"  # what ran
+    assert "impl='auto'" in repr(heads.box_roi_pool)
+
+
+@pytest.mark.gpu
+def test_auto_roi_align_follows_the_model_to_cuda_and_back(no_tf32):
+    torch.manual_seed(1)
+    model = mask_rcnn(5).eval()
+    images, _ = toy_batch(1)
+    with torch.no_grad():
+        want = model(images)[0]
+        got = model.cuda()([im.cuda() for im in images])[0]
+        assert model.roi_heads.box_roi_pool.last_impl == "torchvision" == roi_align_impl_in_use(model)
+        model.cpu()(images)
+    assert model.roi_heads.box_roi_pool.last_impl == "seglab" == roi_align_impl_in_use(model)
+    assert torch.equal(got["labels"].cpu(), want["labels"])
+    for key in ("boxes", "scores", "masks"):
+        torch.testing.assert_close(got[key].cpu(), want[key], atol=1e-4, rtol=1e-4)
 
 
 def test_weights_roundtrip_and_old_keyword_warns(tmp_path):

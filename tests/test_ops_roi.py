@@ -15,6 +15,7 @@ from seglab.ops import (
     fpn_levels,
     pyramid_scales,
     roi_align,
+    roi_align_impl_for,
     roi_align_sampling_grid,
     roi_pool,
 )
@@ -257,8 +258,47 @@ def test_bad_inputs_raise_clear_errors():
         roi_pool(x, "boxes", 2)
 
 
+@pytest.mark.parametrize("op", [roi_align, roi_pool])
+def test_batch_index_beyond_the_batch_names_the_batch_size(op):
+    x = torch.randn(2, 3, 8, 8)
+    for index in (2.0, 7.0, -1.0):  # torchvision's kernels read out of bounds here; ours said "index out of range"
+        rois = torch.tensor([[0.0, 1, 1, 5, 5], [index, 0, 0, 4, 4]])
+        with pytest.raises(ValueError, match=rf"RoI 1 has batch index {index:g}, but the input holds a batch of 2"):
+            op(x, rois, 2)
+    with pytest.raises(ValueError, match="batch of 1"):
+        op(x[:1], [torch.zeros(1, 4), torch.zeros(1, 4)], 2)  # a list of two images' boxes for one map
+    assert op(x, torch.tensor([[1.0, 0, 0, 4, 4]]), 2).shape == (1, 3, 2, 2)
+
+
+@pytest.mark.parametrize("op", [roi_align, roi_pool])
+@pytest.mark.parametrize("scale", [-0.5, 0.0, float("nan"), "1/16", True])
+def test_spatial_scale_must_be_positive(op, scale):
+    x, rois = torch.randn(1, 2, 8, 8), torch.tensor([[0.0, 0, 0, 4, 4]])
+    with pytest.raises(ValueError, match="spatial_scale must be a positive number"):
+        op(x, rois, 2, scale)
+
+
+def test_auto_impl_picks_torchvision_on_cuda_only_and_both_give_the_same_pooling():
+    assert [roi_align_impl_for("auto", d) for d in ("cpu", "cuda", "cuda:1", torch.device("meta"))] == [
+        "seglab", "torchvision", "torchvision", "seglab"]
+    assert roi_align_impl_for("torchvision", "cpu") == "torchvision"
+    assert roi_align_impl_for("seglab", "cuda") == "seglab"
+    with pytest.raises(ValueError, match="roi_align_impl must be one of 'auto', 'seglab', 'torchvision'"):
+        MultiScaleRoIAlign(["0"], 7, 2, impl="native")
+    gen = torch.Generator().manual_seed(5)
+    feats = OrderedDict((name, torch.randn(1, 4, s, s, generator=gen)) for name, s in [("0", 32), ("1", 16)])
+    boxes = [_random_boxes(gen, 12, 60)]
+    outs = {}
+    for impl in ("auto", "seglab", "torchvision"):
+        pooler = MultiScaleRoIAlign(["0", "1"], 7, 2, impl=impl)
+        outs[impl] = pooler(feats, boxes, [(128, 128)])
+        assert pooler.last_impl == ("seglab" if impl == "auto" else impl)
+    torch.testing.assert_close(outs["auto"], outs["seglab"], atol=0, rtol=0)
+    torch.testing.assert_close(outs["seglab"], outs["torchvision"], atol=1e-5, rtol=0)
+
+
 @pytest.mark.gpu
-def test_cuda_matches_torchvision_cuda():
+def test_cuda_matches_torchvision_cuda(no_tf32):  # TF32 off (conftest.no_tf32), tolerances per dtype below
     gen = torch.Generator().manual_seed(13)
     for sr, al in [(-1, False), (2, True)]:
         x, rois = random_case(gen, k=6, device="cuda")

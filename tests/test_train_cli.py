@@ -30,10 +30,8 @@ def test_cli_single_process(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes_end_with_identical_weights(tmp_path):
-    from seglab.data import make_scenes
-
-    data = make_scenes(tmp_path / "scenes", 8, 2, size=32, seed=0)
+def test_torchrun_two_cpu_processes_end_with_identical_weights(tmp_path, make_test_scenes):
+    data = make_test_scenes(8, 2, size=32, seed=0)  # tests/conftest.py
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "seglab.train", "--model", "tiny_segmenter", "--epochs", "2", "--data", str(data),

@@ -9,10 +9,10 @@ from seglab.data import perturb_segment
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    from seglab.data import SceneDataset, make_scenes
+def dataset(make_test_scenes):
+    from seglab.data import SceneDataset
 
-    root = make_scenes(tmp_path_factory.mktemp("scenes"), num_train=0, num_val=3, size=64, seed=2)
+    root = make_test_scenes(num_train=0, num_val=3, size=64, seed=2)  # tests/conftest.py
     return SceneDataset(root, split="val", task="panoptic")
 
 

@@ -21,13 +21,10 @@ read); when a category has several crowd gt segments in one image all of them co
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from seglab.data.classes import check_categories
-from seglab.data.formats import load_json, read_rgb_image, rgb_to_id
 from seglab.utils import to_numpy
 
 __all__ = ["OFFSET", "VOID", "panoptic_quality", "pq_compute", "match_segments", "pq_from_counts",
@@ -40,8 +37,8 @@ VOID = 0
 def _id_map(value, name: str) -> np.ndarray:
     """``int[H, W]`` (or a COCO ``uint8[H, W, 3]`` colour PNG array) -> ``int64[H, W]``."""
     value = to_numpy(value)
-    if value.ndim == 3 and value.shape[2] == 3 and value.dtype == np.uint8:
-        value = rgb_to_id(value)
+    if value.ndim == 3 and value.shape[2] == 3 and value.dtype == np.uint8:  # COCO's colours: id = R + 256 G + 256² B
+        value = value.astype(np.int64) @ np.array([1, 256, 256**2], dtype=np.int64)
     if value.ndim != 2 or not (np.issubdtype(value.dtype, np.integer) or value.dtype == bool):
         raise ValueError(f"{name} must be an integer id map of shape [H, W], got {value.dtype} {value.shape}")
     value = value.astype(np.int64)
@@ -215,25 +212,19 @@ def panoptic_quality(gt, pred, categories=None) -> dict:
     gt, pred = ([x] if single(x) else list(x) for x in (gt, pred))
     if len(gt) != len(pred):
         raise ValueError(f"gt has {len(gt)} images but pred has {len(pred)}")
+    pairs = ((f"image {index}", _id_map_and_segments(g, "gt", index), _id_map_and_segments(p, "pred", index))
+             for index, (g, p) in enumerate(zip(gt, pred)))
+    return _score(pairs, ids, cat_pos, things)
+
+
+def _score(pairs, ids, cat_pos, things) -> dict:
+    """Sum the matches of every ``(image, (gt_map, gt_segments), (pred_map, pred_segments))`` and summarise."""
     totals = [np.zeros(len(ids), dtype=np.int64) for _ in range(3)] + [np.zeros(len(ids))]
-    for index, (g, p) in enumerate(zip(gt, pred)):
-        gt_map, gt_segments = _id_map_and_segments(g, "gt", index)
-        pred_map, pred_segments = _id_map_and_segments(p, "pred", index)
-        m = _match(gt_map, gt_segments, pred_map, pred_segments, cat_pos, f"image {index}")
+    for image, (gt_map, gt_segments), (pred_map, pred_segments) in pairs:
+        m = _match(gt_map, gt_segments, pred_map, pred_segments, cat_pos, image)
         for total, part in zip(totals, _count(m, len(ids))):
             total += part
     return _summarise(ids, things, *totals)
-
-
-def _load_json(value, name: str) -> dict:
-    return value if isinstance(value, dict) else load_json(value, name)
-
-
-def _read_png(folder, file_name: str, image: str) -> np.ndarray:
-    path = Path(folder) / file_name
-    if not path.is_file():
-        raise FileNotFoundError(f"{image}: panoptic PNG not found: {path}")
-    return rgb_to_id(read_rgb_image(path))
 
 
 def pq_compute(gt_json, gt_folder, pred_json, pred_folder) -> dict:
@@ -243,28 +234,13 @@ def pq_compute(gt_json, gt_folder, pred_json, pred_folder) -> dict:
     "segments_info"}], "categories": [...]}`` (categories are read from the gt file); gt_folder / pred_folder: the
     folders with the RGB PNGs (``id = R + 256*G + 256**2*B``). Every gt image needs a prediction; extra
     predictions are ignored (as in panopticapi). Errors name the image and the segment.
+
+    The one function of :mod:`seglab.metrics` that starts from files, kept here as the README documents it:
+    :func:`seglab.data.read_panoptic_pairs` reads them one image at a time (imported on call: the metrics modules
+    import no file reader) and the scoring is :func:`panoptic_quality`'s.
     """
-    gt_data, pred_data = _load_json(gt_json, "gt_json"), _load_json(pred_json, "pred_json")
-    for name, data in (("gt_json", gt_data), ("pred_json", pred_data)):
-        if not isinstance(data.get("annotations"), list):
-            raise ValueError(f"{name} has no 'annotations' list")
-    if "categories" not in gt_data:
-        raise ValueError("gt_json has no 'categories' list")
-    ids, cat_pos, things = _categories(gt_data["categories"])
-    preds = {}
-    for ann in pred_data["annotations"]:
-        if ann.get("image_id") in preds:
-            raise ValueError(f"pred_json has two annotations for image_id {ann.get('image_id')}")
-        preds[ann.get("image_id")] = ann
-    totals = [np.zeros(len(ids), dtype=np.int64) for _ in range(3)] + [np.zeros(len(ids))]
-    for ann in gt_data["annotations"]:
-        image = f"image_id {ann.get('image_id')} ({ann.get('file_name')})"
-        if ann.get("image_id") not in preds:
-            raise ValueError(f"{image}: pred_json has no prediction for this image")
-        pann = preds[ann["image_id"]]
-        gt_map = _read_png(gt_folder, ann["file_name"], f"gt {image}")
-        pred_map = _read_png(pred_folder, pann["file_name"], f"pred {image}")
-        m = _match(gt_map, ann["segments_info"], pred_map, pann["segments_info"], cat_pos, image)
-        for total, part in zip(totals, _count(m, len(ids))):
-            total += part
-    return _summarise(ids, things, *totals)
+    from seglab.data.coco_io import read_panoptic_pairs
+
+    categories, pairs = read_panoptic_pairs(gt_json, gt_folder, pred_json, pred_folder)
+    ids, cat_pos, things = _categories(categories)
+    return _score(pairs, ids, cat_pos, things)

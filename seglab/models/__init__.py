@@ -6,12 +6,15 @@ functions resolve lazily from the submodules (each module's ``__all__``): ``segl
 """
 
 from seglab._lazy import lazy_exports
-from seglab.models.registry import available_models, create_model, register_model, unregister_model
+from seglab.models.registry import available_models, create_model, model_modules, register_model, unregister_model
 
 __all__ = ["available_models", "create_model", "register_model", "unregister_model"]
 
-__getattr__, _dir = lazy_exports(__name__, ["fcn", "unet", "segnet", "tiny", "maskrcnn", "panoptic", "memory",
-                                            "base", "pretrained"])
+#: Modules of this package that are not models (the merge, decoder memory, the shared contract, shipped weights);
+#: the model modules come from the registry's table, so adding a model is one entry there.
+_PARTS = ["panoptic", "memory", "base", "pretrained"]
+
+__getattr__, _dir = lazy_exports(__name__, [*model_modules(__name__), *_PARTS])
 
 
 def __dir__():

@@ -12,6 +12,8 @@ backbone where the model has one; neither is ever downloaded.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import warnings
 from collections.abc import Callable, Mapping
@@ -104,6 +106,49 @@ def legacy_positional(owner: str, num_classes, legacy: tuple, in_channels: int) 
         return legacy[0], num_classes
     raise TypeError(f"{owner} takes num_classes as its only positional argument; pass the rest by keyword "
                     f"(got {1 + len(legacy)} positional arguments)")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"<{type(value).__name__}>"
+
+
+def legacy_positionals(*names: str):
+    """Decorator: a builder whose arguments after ``num_classes`` became keyword-only still takes them positionally
+    (in the old order ``names``) for one release, with a ``DeprecationWarning`` that spells out the new call.
+
+    ``@legacy_positionals("variant", "backbone")`` above ``def __init__(self, num_classes, *, variant=..., ...)``
+    (or above a builder function) turns ``FCN(3, "32s")`` into ``FCN(3, variant="32s")``. The signature that
+    ``help()`` and ``inspect`` show stays the new one."""
+
+    def wrap(builder: Callable) -> Callable:
+        params = inspect.signature(builder).parameters.values()
+        allowed = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)  # (self,) num_classes
+        owner = builder.__qualname__.removesuffix(".__init__")
+        skip = int(owner != builder.__qualname__)  # a method's self
+
+        @functools.wraps(builder)
+        def call(*args, **kwargs):
+            extra = args[allowed:]
+            if not extra:
+                return builder(*args, **kwargs)
+            if len(extra) > len(names):
+                raise TypeError(f"{owner} takes num_classes as its only positional argument; pass the rest by keyword "
+                                f"(got {len(args) - skip} positional arguments)")
+            moved = dict(zip(names, extra))
+            twice = sorted(set(moved) & set(kwargs))
+            if twice:
+                raise TypeError(f"{owner} got {', '.join(twice)} both by position and by keyword")
+            head = ", ".join(map(_short, args[skip:allowed]))
+            spelled = ", ".join(f"{k}={_short(v)}" for k, v in moved.items())
+            old = ", ".join(map(_short, extra))
+            warnings.warn(f"{owner}({head}, {old}) with positional arguments after num_classes is deprecated; write "
+                          f"{owner}({head}, {spelled})", DeprecationWarning, stacklevel=2)
+            return builder(*args[:allowed], **moved, **kwargs)
+
+        return call
+
+    return wrap
 
 
 @dataclass

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seglab.data.classes import IMAGENET_MEAN, IMAGENET_STD
-from seglab.models.base import DecoderKeeps, check_images, check_positive_int, load_weights
+from seglab.models.base import DecoderKeeps, check_images, check_positive_int, legacy_positionals, load_weights
 from seglab.ops import bilinear_upsampler
 
 __all__ = ["FCN", "fcn_from_classifier", "fcn_stream_scores", "STREAMS", "VGG16_CONFIG"]
@@ -30,6 +30,9 @@ _VARIANT_STREAMS = {"32s": 1, "16s": 2, "8s": 3}
 
 class FCN(nn.Module):
     """FCN-32s / 16s / 8s: ``model(images float[N,C,H,W] in [0,1]) -> logits float[N,num_classes,H,W]``.
+
+    ``FCN(num_classes, *, variant="8s", ...)``: everything after ``num_classes`` is a keyword (the old positional
+    ``FCN(8, "32s")`` still works for this release, with a ``DeprecationWarning``).
 
     Args:
         num_classes: number of classes K.
@@ -68,8 +71,9 @@ class FCN(nn.Module):
     upsamplings differing from one 32x upsampling at the borders).
     """
 
-    def __init__(self, num_classes: int, variant: str = "8s", backbone: str = "vgg16", width: float = 1.0,
-                 backbone_weights: str | os.PathLike | Mapping | None = None, *, in_channels: int = 3,
+    @legacy_positionals("variant", "backbone", "width", "backbone_weights")
+    def __init__(self, num_classes: int, *, variant: str = "8s", backbone: str = "vgg16", width: float = 1.0,
+                 backbone_weights: str | os.PathLike | Mapping | None = None, in_channels: int = 3,
                  weights: str | os.PathLike | Mapping | None = None, fc6_kernel: int = 7,
                  dropout: float = 0.5, batch_norm: bool = False, learn_final_upsampling: bool = False):
         super().__init__()
@@ -219,7 +223,7 @@ class FCN(nn.Module):
             raise ValueError(f"variant must be finer than or equal to the coarser model's {coarser.variant!r}, "
                              f"got {variant!r}")
         drop = coarser.drop.p if isinstance(coarser.drop, nn.Dropout) else 0.0
-        model = cls(coarser.num_classes, variant, width=coarser.width, in_channels=coarser.in_channels,
+        model = cls(coarser.num_classes, variant=variant, width=coarser.width, in_channels=coarser.in_channels,
                     fc6_kernel=coarser.fc6_kernel, dropout=drop, batch_norm=coarser.batch_norm,
                     learn_final_upsampling=coarser.learn_final_upsampling)
         own = {k: v for k, v in coarser.state_dict().items() if not k.startswith("upsample.")}

@@ -3,7 +3,10 @@
 ``mask_rcnn(num_classes, backbone="small")`` is a small FPN Mask R-CNN that trains in a lecture on a CPU at 128 px;
 ``backbone="resnet50_fpn"`` is the paper-scale model (ResNet-50-FPN) for GPUs, with weights only from a local file.
 ``pooler="roi_pool"`` swaps both poolers for RoIPool (the paper's ablation, Table 2c);
-``roi_align_impl="seglab"`` pools with :func:`seglab.ops.roi_align` instead of torchvision's kernel (same outputs).
+``roi_align_impl`` picks the RoIAlign op (the same outputs either way): ``"auto"`` (the default) runs torchvision's
+kernel when the features are on CUDA and :func:`seglab.ops.roi_align` on a CPU (the faster of the two on each,
+decided at every call, so a model moved with ``.to()`` follows); ``"seglab"`` or ``"torchvision"`` force one.
+:func:`roi_align_impl_in_use` says which one the model runs on its current device.
 
 Departures from the paper: the small backbone is a plain 4-stage CNN with BatchNorm (not a ResNet), the FPN has 3
 levels (strides 4/8/16) with one anchor size each, and torchvision's Mask R-CNN uses RoIAlign with
@@ -29,9 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seglab.models.base import load_weights, renamed_keyword
+from seglab.models.base import legacy_positionals, load_weights, renamed_keyword
 
-__all__ = ["mask_rcnn", "SmallBackbone", "mask_loss_reference", "capture_mask_loss_inputs", "swap_poolers", "detect"]
+__all__ = ["mask_rcnn", "SmallBackbone", "mask_loss_reference", "capture_mask_loss_inputs", "swap_poolers", "detect",
+           "roi_align_impl_in_use"]
 
 FEATMAPS = ["0", "1", "2"]
 
@@ -67,7 +71,7 @@ class SmallBackbone(nn.Module):
         return self.fpn(OrderedDict((name, f) for name, f in zip(FEATMAPS, feats[1:])))
 
 
-_IMPLS = ("torchvision", "seglab")
+_POOL_IMPLS = ("torchvision", "seglab")
 
 
 def _pooler(kind: str, impl: str, old, canonical_scale=None):
@@ -81,25 +85,30 @@ def _pooler(kind: str, impl: str, old, canonical_scale=None):
     levels = {"canonical_scale": canonical_scale or old.canonical_scale, "canonical_level": old.canonical_level}
     if kind == "roi_pool":
         return MultiScaleRoIPool(*args, **levels, impl=impl)
-    if impl == "seglab":
-        return MultiScaleRoIAlign(*args, **levels)
-    return TVMultiScaleRoIAlign(*args, **levels)
+    if impl == "torchvision":
+        return TVMultiScaleRoIAlign(*args, **levels)
+    return MultiScaleRoIAlign(*args, **levels, impl=impl)
 
 
-def swap_poolers(model, pooler: str = "roi_align", roi_align_impl: str = "torchvision",
+def swap_poolers(model, pooler: str = "roi_align", roi_align_impl: str = "auto",
                  roi_pool_impl: str = "torchvision", canonical_scale: int | None = None):
     """Replace the box (7x7) and mask (14x14) poolers of a torchvision Mask R-CNN in place; returns the model.
 
     The new poolers keep the old ones' output sizes, sampling ratios, feature maps and FPN level rule, except that
     ``canonical_scale`` (when given) sets the RoI side that pools from level 4 (see the module docstring).
     ``roi_align_impl`` picks the RoIAlign op and ``roi_pool_impl`` the RoIPool op: ``"torchvision"`` (native kernel)
-    or ``"seglab"`` (:func:`seglab.ops.roi_align` / :func:`seglab.ops.roi_pool`, same values).
+    or ``"seglab"`` (:func:`seglab.ops.roi_align` / :func:`seglab.ops.roi_pool`, same values); ``roi_align_impl="auto"``
+    picks torchvision's kernel on CUDA and seglab's op elsewhere at every call (:func:`seglab.ops.roi_align_impl_for`).
     """
+    from seglab.ops import ROI_ALIGN_IMPLS
+
     if pooler not in ("roi_align", "roi_pool"):
         raise ValueError(f"pooler must be 'roi_align' or 'roi_pool', got {pooler!r}")
-    for name, impl in (("roi_align_impl", roi_align_impl), ("roi_pool_impl", roi_pool_impl)):
-        if impl not in _IMPLS:
-            raise ValueError(f"{name} must be 'torchvision' or 'seglab', got {impl!r}")
+    if roi_align_impl not in ROI_ALIGN_IMPLS:
+        raise ValueError(f"roi_align_impl must be one of {', '.join(map(repr, ROI_ALIGN_IMPLS))}, "
+                         f"got {roi_align_impl!r}")
+    if roi_pool_impl not in _POOL_IMPLS:
+        raise ValueError(f"roi_pool_impl must be 'torchvision' or 'seglab', got {roi_pool_impl!r}")
     number = isinstance(canonical_scale, (int, float)) and not isinstance(canonical_scale, bool)
     if canonical_scale is not None and not (number and canonical_scale > 0):
         raise ValueError(f"canonical_scale must be a positive number of pixels, got {canonical_scale!r}")
@@ -134,18 +143,23 @@ def _small_maskrcnn(num_classes: int, **kwargs):
     return MaskRCNN(backbone, num_classes=None, **options)
 
 
-def mask_rcnn(num_classes: int, backbone: str = "small", pooler: str = "roi_align",
-              roi_align_impl: str = "torchvision", *, weights=None, roi_pool_impl: str = "torchvision",
-              canonical_scale: int | None = None, weights_path=None, **kwargs):
-    """A torchvision ``MaskRCNN``.
+@legacy_positionals("backbone", "pooler", "roi_align_impl")
+def mask_rcnn(num_classes: int, *, backbone: str = "small", pooler: str = "roi_align", roi_align_impl: str = "auto",
+              weights=None, roi_pool_impl: str = "torchvision", canonical_scale: int | None = None, weights_path=None,
+              **kwargs):
+    """A torchvision ``MaskRCNN``: ``mask_rcnn(num_classes, *, backbone="small", ...)``, everything after
+    ``num_classes`` a keyword (the old positional ``mask_rcnn(5, "small", "roi_pool")`` works for this release, with
+    a ``DeprecationWarning``).
 
     Args:
         num_classes: classes including the background (5 for the scenes: background + 4 thing classes).
         backbone: ``"small"`` (CPU-sized, ``min_size = max_size = 128``) or ``"resnet50_fpn"`` (paper scale;
             random init unless ``weights`` is a local state dict of ``maskrcnn_resnet50_fpn``).
         pooler: ``"roi_align"`` (Mask R-CNN) or ``"roi_pool"`` (Fast R-CNN's quantized pooling: the ablation).
-        roi_align_impl: ``"torchvision"`` (native kernel) or ``"seglab"`` (:func:`seglab.ops.roi_align`: the same
-            values, and on a CPU a faster backward, so a training step takes about half the time).
+        roi_align_impl: ``"auto"`` (torchvision's kernel when the features are on CUDA, where seglab's op is 3-4x
+            slower; :func:`seglab.ops.roi_align` elsewhere, where it is the faster one: a CPU training step takes
+            about half the time), or force ``"torchvision"`` or ``"seglab"``: the same values either way.
+            :func:`roi_align_impl_in_use` says which op runs.
         weights: a whole-model state dict to load: a local path (a state dict or a seglab checkpoint holding
             ``"model"``) or a mapping. ``weights_path`` is its deprecated name.
         roi_pool_impl: the RoIPool op when ``pooler="roi_pool"``: ``"torchvision"`` (native kernel, the default:
@@ -172,6 +186,23 @@ def mask_rcnn(num_classes: int, backbone: str = "small", pooler: str = "roi_alig
     if weights is not None:
         model.load_state_dict(load_weights(weights))
     return swap_poolers(model, pooler, roi_align_impl, roi_pool_impl, canonical_scale)
+
+
+def roi_align_impl_in_use(model, device=None) -> str | None:
+    """The RoIAlign op that ``model``'s poolers run on ``device`` (default: where its parameters are):
+    ``"seglab"`` or ``"torchvision"``; None when it pools with RoIPool. What a run records next to its metrics."""
+    from torchvision.ops import MultiScaleRoIAlign as TVMultiScaleRoIAlign
+
+    from seglab.ops import MultiScaleRoIAlign, roi_align_impl_for
+
+    pooler = model.roi_heads.box_roi_pool
+    if device is None:
+        device = next(model.parameters()).device
+    if isinstance(pooler, MultiScaleRoIAlign):
+        return roi_align_impl_for(pooler.impl, device)
+    if isinstance(pooler, TVMultiScaleRoIAlign) and type(pooler).__module__.startswith("torchvision"):
+        return "torchvision"
+    return None
 
 
 def mask_loss_reference(mask_logits: Tensor, proposals: list, gt_masks: list, gt_labels: list,

@@ -4,6 +4,11 @@ Each entry names the callable that builds the model (``"module:attribute"``, imp
 ``seglab.models`` stays cheap and one broken model module cannot break the others) and the keyword arguments the
 name implies. Users may add their own builders with :func:`register_model` (and remove them with
 :func:`unregister_model`); the built-in names cannot be replaced.
+
+Adding a built-in model is one entry here: the lazy exports of :mod:`seglab.models` (``seglab.models.UNet``) find
+the model modules through :func:`model_modules`, and ``create_model`` / ``available_models`` read the same table.
+An unknown name raises :class:`seglab.utils.UnknownNameError` (a ``KeyError`` and a ``ValueError``) listing the
+known ones.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["MODELS", "ModelSpec", "available_models", "create_model", "register_model", "unregister_model"]
+from seglab.utils import UnknownNameError
+
+__all__ = ["MODELS", "ModelSpec", "available_models", "create_model", "register_model", "unregister_model",
+           "model_modules"]
 
 
 @dataclass(frozen=True)
@@ -59,8 +67,16 @@ def register_model(name: str):
 def unregister_model(name: str) -> None:
     """Remove a model added with :func:`register_model`."""
     if name not in _USER:
-        raise KeyError(f"{name!r} was not added with register_model")
+        raise UnknownNameError("model added with register_model", name, _USER)
     del _USER[name]
+
+
+def model_modules(package: str = "seglab.models") -> list[str]:
+    """The submodules of ``package`` that hold built-in models, in table order, without repeats (``["fcn", "unet",
+    ...]``): what :mod:`seglab.models` exports lazily."""
+    prefix = package + "."
+    modules = (spec.target.partition(":")[0] for spec in MODELS.values())
+    return list(dict.fromkeys(m.removeprefix(prefix) for m in modules if m.startswith(prefix)))
 
 
 def available_models() -> list[str]:
@@ -73,7 +89,7 @@ def create_model(name: str, **kwargs):
     if name in _USER:
         return _USER[name](**kwargs)
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+        raise UnknownNameError("model", name, available_models())
     spec = MODELS[name]
     clash = {k: v for k, v in kwargs.items() if k in spec.fixed and v != spec.fixed[k]}
     if clash:

@@ -11,7 +11,7 @@ from seglab.data.classes import IGNORE_INDEX
 from seglab.metrics.semantic import SegmentationMeter
 from seglab.train.batches import check_loader, logits_of, segmentation_loss, to_device
 
-__all__ = ["evaluate", "predict", "evaluate_model", "evaluate_panoptic"]
+__all__ = ["evaluate", "predict", "evaluate_model", "evaluate_panoptic", "evaluate_nuclei"]
 
 
 @torch.no_grad()
@@ -77,6 +77,8 @@ def evaluate_model(recipe_or_task, model, val_loader=None, device=None, *, split
 
     from seglab.data import SceneDataset, detection_collate
 
+    if getattr(recipe_or_task, "data", None) == "nuclei":  # instances of the micrograph's val region or ``split``
+        return evaluate_nuclei(model, "val" if val_loader is not None else split, device)
     task = getattr(recipe_or_task, "task", recipe_or_task)
     if task not in ("semantic", "instance"):
         raise ValueError(f"evaluate_model scores 'semantic' or 'instance' models (a recipe or a task), got {task!r}")
@@ -153,3 +155,14 @@ def evaluate_panoptic(semantic_model, instance_model, merge_args: dict | None = 
     scores = {group: {k: r6(v) for k, v in result[group].items()} for group in ("All", "Things", "Stuff")}
     scores["per_class"] = {c["name"]: {k: r6(v) for k, v in result["per_class"][c["id"]].items()} for c in CATEGORIES}
     return scores
+
+
+def evaluate_nuclei(model, region: str = "test", device=None) -> dict:
+    """A 2-class nuclei model on a region of the real micrograph (:data:`seglab.data.nuclei.NUCLEI_REGIONS`): the
+    predicted instances are the connected components of its foreground (4-connected), matched to the true nuclei;
+    :func:`seglab.metrics.instances.instance_scores` (DSB score, PQ, F1 at IoU 0.5, touching and merged pairs) plus
+    the foreground IoU, rounded to 6 digits."""
+    from seglab.data.nuclei import score_nuclei
+
+    scores = score_nuclei(model, region, device=device)
+    return {k: round(float(v), 6) if isinstance(v, float) else v for k, v in scores.items()}

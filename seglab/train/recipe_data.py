@@ -175,8 +175,25 @@ def _coco(recipe, quick: bool):
     return train, val
 
 
+def _nuclei(recipe, quick: bool):
+    """The real micrograph (:mod:`seglab.data.nuclei`): random ``recipe.crop`` crops of the training region (with
+    ``extra["num_crops"]``: of 1, 2 or 4 crops' worth of it), quarter turns and flips, the U-Net paper's elastic
+    deformation when ``elastic`` (its std in pixels) and weight map when ``extra["weight_map"]`` (``w0``, ``sigma``);
+    ``steps`` x ``batch_size`` crops make one epoch. Validation scores the whole val region (one item)."""
+    from seglab.data.nuclei import NucleiCrops, nuclei_region
+
+    extra = recipe.extra
+    steps = (min(recipe.steps, 2) if quick else recipe.steps) or 1
+    train = NucleiCrops("train", crop=recipe.crop or 96, length=steps * recipe.batch_size,
+                        elastic=bool(recipe.elastic), elastic_std=float(recipe.elastic or 10.0),
+                        weight_map=bool(extra.get("weight_map", True)), w0=float(extra.get("w0", 10.0)),
+                        sigma=float(extra.get("sigma", 5.0)), num_crops=extra.get("num_crops"), seed=recipe.seed)
+    image, instances = nuclei_region("val")
+    return train, [(image, (instances > 0).long())]
+
+
 #: Data sources by name: ``source(recipe, quick) -> (train dataset, val dataset)``.
-DATA_SOURCES: dict[str, Callable] = {"scenes": _scenes, "voc": _voc, "coco": _coco}
+DATA_SOURCES: dict[str, Callable] = {"scenes": _scenes, "voc": _voc, "coco": _coco, "nuclei": _nuclei}
 
 
 def register_data_source(name: str, source: Callable) -> None:
@@ -208,6 +225,9 @@ def recipe_loaders(recipe, train, val, *, val_batch_size: int = 16):
     collate = detection_collate if recipe.task == "instance" else None
     if recipe.data == "voc":
         val_batch_size = 1  # images of many sizes
+    if recipe.data == "nuclei":  # fresh random crops already: one pass in order, steps x batch of them
+        return (DataLoader(train, batch_size=recipe.batch_size, shuffle=False, drop_last=True),
+                DataLoader(val, batch_size=1))
     if recipe.steps is None:
         batch = min(recipe.batch_size, len(train))
         g = torch.Generator().manual_seed(recipe.seed)

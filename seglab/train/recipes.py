@@ -343,17 +343,30 @@ def train_recipe(recipe: Recipe | str, *, quick: bool = False, device=None, prog
 
     def val_fn(net, loader, dev):
         metrics = evaluate_model(run, net, loader, dev)
-        headline = metrics["mIoU"] if run.task == "semantic" else metrics["mask"]["AP"]
+        headline = metrics["dsb_score"] if run.data == "nuclei" else metrics["mIoU"] if run.task == "semantic" \
+            else metrics["mask"]["AP"]
+        if run.data == "nuclei":
+            curve.append([len(curve) + 1, headline])
+            return {"dsb_score": headline}
         curve.append([len(curve) + 1, headline])
         return {"mIoU": metrics["mIoU"]} if run.task == "semantic" else {"mask_AP": metrics["mask"]["AP"]}
 
     start = time.perf_counter()
+    loss_fn = _weighted_pixels if run.data == "nuclei" else balanced_loss(run, train)
     history = fit(model, train_loader, val_loader if run.curve else None, epochs=epochs, lr=run.lr,
-                  optimizer=lambda params: make_optimizer(run, params), loss_fn=balanced_loss(run, train),
+                  optimizer=lambda params: make_optimizer(run, params), loss_fn=loss_fn,
                   scheduler=(lambda opt: make_scheduler(run, opt, total, epochs)) if run.schedule != "constant"
                   else None, scheduler_every=_SCHEDULE_EVERY[run.schedule],
                   device=device, val_fn=val_fn, progress=progress, plot=False)
     return TrainedRun(recipe, model, history, train, val_loader, curve, epochs, total, time.perf_counter() - start)
+
+
+def _weighted_pixels(logits, targets, weights):
+    """The loss of the nuclei recipes: cross-entropy weighted per pixel by U-Net's weight map (the batches' third
+    item; all ones without the weight map)."""
+    from seglab.losses import weighted_cross_entropy
+
+    return weighted_cross_entropy(logits, targets, weights)
 
 
 def run_recipe(recipe: Recipe | str, *, quick: bool = False, out_dir=None, device=None, progress: bool = True,
@@ -396,10 +409,10 @@ def run_recipe(recipe: Recipe | str, *, quick: bool = False, out_dir=None, devic
         "train_scenes": {"num_train": len(run.train), "seed": recipe.scene_seed},
         "wall_time_s": round(run.wall_time_s, 1), "device": machine_description(device), "torch": torch.__version__,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "metrics": score(model), "curve": {"x": "epoch", "y": "mIoU" if recipe.task == "semantic" else "mask AP",
-                                           "points": run.curve},
+        "metrics": score(model), "curve": {"x": "epoch", "y": "DSB score" if recipe.data == "nuclei" else "mIoU"
+                                           if recipe.task == "semantic" else "mask AP", "points": run.curve},
     }
-    if recipe.data == "scenes" and not quick:  # the held-out split: reported, never chosen on
+    if recipe.data in ("scenes", "nuclei") and not quick:  # the held-out split: reported, never chosen on
         entry["test_metrics"] = evaluate_model(recipe, model, device=device, split="test")
     if recipe.data != "scenes":
         entry["data"] = {"source": recipe.data, "root": recipe.data_root, "annotations": recipe.annotations,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from seglab.data.classes import CLASS_NAMES, IGNORE_INDEX
-from seglab.utils import to_numpy
+from seglab.utils import UnknownNameError, to_numpy
 from seglab.viz import colorize, distinct_colors, new_figure, to_numpy_image
 from seglab.viz.panoptic import colorize_panoptic
 
@@ -48,7 +48,7 @@ def task_panels(image, semantic, instance_target, panoptic_target, views=TASK_VI
     }
     unknown = [v for v in views if v not in panels]
     if unknown:
-        raise ValueError(f"unknown view(s) {unknown}; choose from {list(panels)}")
+        raise UnknownNameError("view", unknown[0], panels)
     return {view: panels[view]() for view in views}
 
 
