@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from seglab.data.coco_io import read_panoptic_pairs
-from seglab.metrics.panoptic import match_segments, panoptic_quality, pq_compute, pq_from_counts
+from seglab.metrics.panoptic import match_segments, panoptic_quality, pq_from_counts
+from seglab.train.evaluation import pq_compute
 
 CATS = [
     {"id": 1, "name": "sky", "isthing": 0},
@@ -320,9 +321,16 @@ def test_pq_compute_reads_make_scenes_output(scenes):
     assert panoptic_quality(gt, [p for _, _, p in pairs], categories) == result
 
 
+def test_the_old_pq_compute_name_still_works_and_warns(tmp_path):
+    import seglab.metrics
+
+    with pytest.warns(DeprecationWarning, match="seglab.train.evaluation.pq_compute"):
+        assert seglab.metrics.pq_compute is pq_compute
+
+
 def test_panoptic_metrics_import_no_file_reader():
-    """Metrics take arrays: at module level the panoptic metrics import only seglab.data's class table (pq_compute
-    imports the reader when called)."""
+    """Metrics take arrays: the panoptic metrics import only seglab.data's class table (pq_compute, which reads
+    files, is the evaluator's: seglab.train.evaluation)."""
     import seglab.metrics.panoptic as module
 
     lines = Path(module.__file__).read_text().splitlines()

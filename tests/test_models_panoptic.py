@@ -8,8 +8,9 @@ import torch
 
 from seglab.data import save_coco_panoptic
 from seglab.data.classes import CATEGORIES, IGNORE_INDEX, NUM_CLASSES
-from seglab.metrics.panoptic import panoptic_quality, pq_compute
+from seglab.metrics.panoptic import panoptic_quality
 from seglab.models.panoptic import panoptic_merge, semantic_to_panoptic
+from seglab.train.evaluation import pq_compute
 
 
 def box_mask(size, y0, x0, y1, x1):
@@ -118,7 +119,7 @@ def test_semantic_to_panoptic_has_one_segment_per_class():
 
 
 @pytest.mark.gpu
-def test_merge_on_cuda_matches_cpu():
+def test_merge_on_cuda_matches_cpu(no_tf32):  # TF32 off (conftest.no_tf32); the merge compares and counts: exact
     size = 16
     masks = torch.from_numpy(np.stack([box_mask(size, 0, 0, 8, 8), box_mask(size, 4, 4, 12, 12)]))
     inst = {"masks": masks.float(), "scores": torch.tensor([0.6, 0.9]), "labels": torch.tensor([1, 2])}

@@ -1,6 +1,6 @@
 """COCO-side helpers that datasets and chapters share: a training transform that drops crowd regions, the writer of
 predictions as COCO panoptic files, and the reader that pairs them with the ground truth for scoring
-(:func:`read_panoptic_pairs`, which :func:`seglab.metrics.pq_compute` scores)."""
+(:func:`read_panoptic_pairs`, which :func:`seglab.train.evaluation.pq_compute` scores)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ import torch
 from seglab.data.classes import check_categories
 from seglab.utils import to_numpy
 
-__all__ = ["OFFSET", "VOID", "panoptic_quality", "pq_compute", "match_segments", "pq_from_counts",
+__all__ = ["OFFSET", "VOID", "panoptic_quality", "panoptic_quality_of_pairs", "match_segments", "pq_from_counts",
            "matches_at_threshold"]
 
 OFFSET = 256**3  # pairs are counted as gt_id * OFFSET + pred_id (int64), as in panopticapi
@@ -227,20 +227,22 @@ def _score(pairs, ids, cat_pos, things) -> dict:
     return _summarise(ids, things, *totals)
 
 
-def pq_compute(gt_json, gt_folder, pred_json, pred_folder) -> dict:
-    """:func:`panoptic_quality` on files in COCO panoptic format (what :func:`seglab.data.make_scenes` writes).
-
-    gt_json / pred_json: paths to (or loaded dicts of) ``{"annotations": [{"image_id", "file_name",
-    "segments_info"}], "categories": [...]}`` (categories are read from the gt file); gt_folder / pred_folder: the
-    folders with the RGB PNGs (``id = R + 256*G + 256**2*B``). Every gt image needs a prediction; extra
-    predictions are ignored (as in panopticapi). Errors name the image and the segment.
-
-    The one function of :mod:`seglab.metrics` that starts from files, kept here as the README documents it:
-    :func:`seglab.data.read_panoptic_pairs` reads them one image at a time (imported on call: the metrics modules
-    import no file reader) and the scoring is :func:`panoptic_quality`'s.
-    """
-    from seglab.data.coco_io import read_panoptic_pairs
-
-    categories, pairs = read_panoptic_pairs(gt_json, gt_folder, pred_json, pred_folder)
+def panoptic_quality_of_pairs(pairs, categories=None) -> dict:
+    """:func:`panoptic_quality` over an iterable of ``(image name, (gt id_map, gt segments_info), (pred id_map, pred
+    segments_info))``, consumed one image at a time (a whole data set's id maps need not fit in memory); the image
+    name goes into error messages. What :func:`seglab.train.evaluation.pq_compute` scores files with."""
     ids, cat_pos, things = _categories(categories)
     return _score(pairs, ids, cat_pos, things)
+
+
+def __getattr__(name):
+    if name == "pq_compute":  # moved to seglab.train.evaluation (it reads files); this name works for one release
+        import warnings
+
+        warnings.warn("seglab.metrics.pq_compute moved to seglab.train.evaluation.pq_compute (metrics score arrays; "
+                      "reading COCO files is the evaluator's); the old name works for this release",
+                      DeprecationWarning, stacklevel=2)
+        from seglab.train.evaluation import pq_compute  # layers: deprecated forwarder
+
+        return pq_compute
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,7 @@ The heuristic of Kirillov et al. (arXiv 1801.00868, section 7): sort the thing i
 one onto the pixels not yet taken (drop it when too little of it is left), then fill the remaining pixels with the
 semantic model's stuff prediction and send small stuff regions to VOID (id 0). The output is COCO panoptic
 ``(id_map int64[H, W], segments_info)``, scored by :func:`seglab.metrics.panoptic_quality`;
-:func:`seglab.data.save_coco_panoptic` writes it as COCO panoptic files for :func:`seglab.metrics.pq_compute`.
+:func:`seglab.data.save_coco_panoptic` writes it as COCO panoptic files for :func:`seglab.train.evaluation.pq_compute`.
 """
 
 from __future__ import annotations

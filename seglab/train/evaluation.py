@@ -11,7 +11,7 @@ from seglab.data.classes import IGNORE_INDEX
 from seglab.metrics.semantic import SegmentationMeter
 from seglab.train.batches import check_loader, logits_of, segmentation_loss, to_device
 
-__all__ = ["evaluate", "predict", "evaluate_model", "evaluate_panoptic", "evaluate_nuclei"]
+__all__ = ["evaluate", "predict", "evaluate_model", "evaluate_panoptic", "evaluate_nuclei", "pq_compute"]
 
 
 @torch.no_grad()
@@ -166,3 +166,20 @@ def evaluate_nuclei(model, region: str = "test", device=None) -> dict:
 
     scores = score_nuclei(model, region, device=device)
     return {k: round(float(v), 6) if isinstance(v, float) else v for k, v in scores.items()}
+
+
+def pq_compute(gt_json, gt_folder, pred_json, pred_folder) -> dict:
+    """:func:`seglab.metrics.panoptic_quality` on files in COCO panoptic format (what :func:`seglab.data.make_scenes`
+    and :func:`seglab.data.save_coco_panoptic` write), as panopticapi's ``pq_compute`` but without a process pool.
+
+    gt_json / pred_json: paths to (or loaded dicts of) ``{"annotations": [{"image_id", "file_name",
+    "segments_info"}], "categories": [...]}`` (categories are read from the gt file); gt_folder / pred_folder: the
+    folders with the RGB PNGs (``id = R + 256*G + 256**2*B``). Every gt image needs a prediction; extra
+    predictions are ignored (as in panopticapi). Errors name the image and the segment. The files are read by
+    :func:`seglab.data.read_panoptic_pairs`, one image at a time, and scored by
+    :func:`seglab.metrics.panoptic_quality_of_pairs`."""
+    from seglab.data.coco_io import read_panoptic_pairs
+    from seglab.metrics.panoptic import panoptic_quality_of_pairs
+
+    categories, pairs = read_panoptic_pairs(gt_json, gt_folder, pred_json, pred_folder)
+    return panoptic_quality_of_pairs(pairs, categories)
