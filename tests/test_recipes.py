@@ -41,6 +41,8 @@ def test_every_recipe_runs_in_quick_mode(tmp_path):
         model = load_pretrained(name, weights_dir=tmp_path)
         assert not model.training
         assert ("prior_correction" in entry) == recipe.prior_correction
+        if recipe.task == "instance":  # which RoIAlign op ran: the recipes force seglab's (its pooler's too)
+            assert entry["roi_align_impl"] == ("seglab" if recipe.model_kwargs.get("pooler") != "roi_pool" else None)
         if recipe.prior_correction:  # the quick scenes' class weights, taken out of the stored classifier's bias
             shift = torch.tensor(entry["prior_correction"]["subtracted_from_classifier_bias"])
             assert torch.allclose(shift, class_weights_of(recipe, quick=True).log(), atol=1e-5)

@@ -412,6 +412,10 @@ def run_recipe(recipe: Recipe | str, *, quick: bool = False, out_dir=None, devic
         "metrics": score(model), "curve": {"x": "epoch", "y": "DSB score" if recipe.data == "nuclei" else "mIoU"
                                            if recipe.task == "semantic" else "mask AP", "points": run.curve},
     }
+    if recipe.task == "instance":  # which RoIAlign op ran ("auto": seglab's on the CPU, torchvision's on CUDA)
+        from seglab.models.maskrcnn import roi_align_impl_in_use
+
+        entry["roi_align_impl"] = roi_align_impl_in_use(model, device)
     if recipe.data in ("scenes", "nuclei") and not quick:  # the held-out split: reported, never chosen on
         entry["test_metrics"] = evaluate_model(recipe, model, device=device, split="test")
     if recipe.data != "scenes":
