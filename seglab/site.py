@@ -2,13 +2,16 @@
 
 ::
 
-    python -m seglab.site                 # default mode (what a lecturer runs) -> build/site/
+    python -m seglab.site                 # default mode -> build/site/ (students) and build/site-instructor/
     python -m seglab.site --quick         # quick mode (SEGLAB_QUICK=1): tiny runs, for CI and previews
-    python -m seglab.site notebooks/01_transposed_conv.ipynb --out /tmp/site
+    python -m seglab.site notebooks/01_transposed_conv.ipynb --out /tmp/site   # and /tmp/site-instructor
 
-Each chapter notebook is executed in a fresh kernel (``nbclient``, widget state stored) and rendered with nbconvert's
-lab template (``jupyter/site/templates/seglab_site``): ``NAME.html`` per chapter, ``index.html`` with the chapter map
-taken from each notebook's header cell and sections, and ``lecturers_guide.html`` from ``docs/lecturers_guide.md``.
+Each chapter notebook is executed once, in a fresh kernel (``nbclient``, widget state stored), and rendered with
+nbconvert's lab template (``jupyter/site/templates/seglab_site``) into two editions: the **student edition** (``--out``,
+default ``build/site/``: ``NAME.html`` per chapter and ``index.html`` with the chapter map taken from each notebook's
+header cell and sections; nothing else, so it can be handed out) and the **instructor edition** (``--instructor-out``,
+default the sibling ``OUT-instructor``: the same pages, plus ``lecturers_guide.html`` from ``docs/lecturers_guide.md``,
+with its answers, and ``homework_guide.html`` from ``docs/homework_guide.md``).
 Explorers appear in the state the run left them in, rendered by the ipywidgets HTML manager from the saved state.
 
 Everything a page loads lies in the site's ``static/`` folder: MathJax 2, require.js and the widget manager with its
@@ -35,13 +38,18 @@ from seglab.offline import remote_loads
 from seglab.results import machine_description
 from seglab.utils import REPO_ROOT
 
-__all__ = ["SITE_DIR", "NODE_MODULES", "ASSETS", "SiteError", "Chapter", "read_chapter", "copy_assets",
-           "execute_notebook", "build_site", "main"]
+__all__ = ["SITE_DIR", "INSTRUCTOR_DIR", "NODE_MODULES", "ASSETS", "GUIDES", "SiteError", "Chapter", "read_chapter",
+           "copy_assets", "execute_notebook", "build_site", "instructor_dir", "main"]
 
 SITE_DIR = REPO_ROOT / "build" / "site"
+INSTRUCTOR_DIR = REPO_ROOT / "build" / "site-instructor"
 NODE_MODULES = Path(os.environ.get("SEGLAB_SITE_NPM", REPO_ROOT / "build" / "site_npm")) / "node_modules"
 TEMPLATES = REPO_ROOT / "jupyter" / "site" / "templates"
 GUIDE = REPO_ROOT / "docs" / "lecturers_guide.md"
+HOMEWORK_GUIDE = REPO_ROOT / "docs" / "homework_guide.md"
+#: The instructor edition's extra pages: page name -> (title, markdown source). Never in the student edition.
+GUIDES = {"lecturers_guide.html": ("Lecturer's guide", GUIDE),
+          "homework_guide.html": ("Homework guide", HOMEWORK_GUIDE)}
 #: Written into every site folder; a folder without it is never replaced (so ``--out`` cannot delete other files).
 MARKER = ".seglab-site"
 
@@ -169,7 +177,7 @@ def _markdown_notebook(title: str, *texts: str):
     return nb
 
 
-def _nav(chapters: list[Chapter], current: Chapter | None, guide: bool) -> str:
+def _nav(chapters: list[Chapter], current: Chapter | None, guides: list[str]) -> str:
     links = ['<a href="index.html">All chapters</a>']
     if current is not None:
         k = chapters.index(current)
@@ -177,23 +185,29 @@ def _nav(chapters: list[Chapter], current: Chapter | None, guide: bool) -> str:
             links.append(f'<a href="{chapters[k - 1].page}">&larr; {chapters[k - 1].title}</a>')
         if k + 1 < len(chapters):
             links.append(f'<a href="{chapters[k + 1].page}">{chapters[k + 1].title} &rarr;</a>')
-    if guide:
-        links.append('<a href="lecturers_guide.html">Lecturer\'s guide</a>')
+    for page in guides:
+        links.append(f'<a href="{page}">{GUIDES[page][0].replace(chr(39), "&#39;")}</a>')
     if current is not None and current.explorers:
         links.append('<span class="seglab-note">Explorers show the picture they had when this page was built; '
                      "their controls move, but only a live kernel redraws (open the notebook in JupyterLab).</span>")
     return " ".join(links)
 
 
-def _index_texts(chapters: list[Chapter], quick: bool, guide: bool) -> list[str]:
+def _index_texts(chapters: list[Chapter], quick: bool, guides: list[str]) -> list[str]:
     mode = ("**quick mode** (`SEGLAB_QUICK=1`): tiny training runs, so the numbers and trained pictures are not "
             "the lecture's" if quick else "**default mode**, as a lecturer runs the chapters live")
-    intro = (f"# seglab: the executed edition\n*Every chapter run top to bottom and rendered with its figures, tables, "
+    edition = "the instructor edition" if guides else "the executed edition"
+    intro = (f"# seglab: {edition}\n*Every chapter run top to bottom and rendered with its figures, tables, "
              f"printed results and explorers.*\n\nBuilt on {datetime.date.today().isoformat()} in {mode}. "
              "Each page works offline, from this folder alone; the explorers show their last state (move them "
              "live in JupyterLab: `make lab`).")
-    if guide:
-        intro += " For teaching: the [lecturer's guide](lecturers_guide.html) (timings, what to move, questions)."
+    if "lecturers_guide.html" in guides:
+        intro += (" For teaching: the [lecturer's guide](lecturers_guide.html) (timings, what to move, questions "
+                  "with their answers).")
+    if "homework_guide.html" in guides:
+        intro += " For grading: the [homework guide](homework_guide.html) (points, checks, common mistakes)."
+    if guides:
+        intro += " This edition is for instructors: hand out the student edition (`build/site/`) instead."
     texts = [intro]
     for chapter in chapters:
         text = f"## [{chapter.title}]({chapter.page})\n\n{chapter.body}"
@@ -205,11 +219,38 @@ def _index_texts(chapters: list[Chapter], quick: bool, guide: bool) -> list[str]
     return texts
 
 
-def _guide_text(chapters: list[Chapter]) -> str:
-    text = GUIDE.read_text(encoding="utf-8")
+def _guide_text(path: Path, chapters: list[Chapter]) -> str:
+    text = path.read_text(encoding="utf-8")
     for chapter in chapters:       # links to the notebooks become links to their pages
         text = re.sub(rf"\((\.\./)?notebooks/{re.escape(chapter.path.name)}\)", f"({chapter.page})", text)
     return text
+
+
+def instructor_dir(out: Path) -> Path:
+    """Where the instructor edition goes by default: ``build/site-instructor`` beside ``build/site``, else
+    ``OUT-instructor`` beside ``OUT``."""
+    out = Path(out).resolve()
+    return INSTRUCTOR_DIR.resolve() if out == SITE_DIR.resolve() else out.with_name(f"{out.name}-instructor")
+
+
+def _refuse_foreign(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        raise SiteError(f"{out} exists and is not a site built by seglab.site (no {MARKER} in it): remove it or "
+                        "choose another --out")
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Rename ``staging`` to ``out``, keeping the previous ``out`` until the rename succeeded."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        out.rename(old)
+    try:
+        staging.rename(out)
+    except OSError:
+        if old.exists():
+            old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _check_offline(site: Path) -> None:
@@ -222,9 +263,13 @@ def _check_offline(site: Path) -> None:
 
 def build_site(out: Path = SITE_DIR, notebooks: list[Path] | None = None, quick: bool = False,
                node_modules: Path = NODE_MODULES, timeout: int | None = 3600, extra_env: dict[str, str] | None = None,
-               log=print) -> Path:
-    """Execute and render ``notebooks`` (default: every chapter) into the site folder ``out``; returns ``out``."""
+               log=print, instructor_out: Path | None = None) -> Path:
+    """Execute ``notebooks`` (default: every chapter) once and render both editions: the student edition into
+    ``out`` and the instructor edition into ``instructor_out`` (default :func:`instructor_dir`); returns ``out``."""
     out = Path(out).resolve()
+    instructor = Path(instructor_out).resolve() if instructor_out else instructor_dir(out)
+    if instructor == out:
+        raise SiteError("the student and the instructor editions need two folders")
     paths = [Path(p).resolve() for p in (notebooks or chapter_notebooks())]
     if not paths:
         raise SiteError("no chapter notebooks to build")
@@ -232,49 +277,48 @@ def build_site(out: Path = SITE_DIR, notebooks: list[Path] | None = None, quick:
         if not path.is_file() or path.suffix != ".ipynb":
             raise SiteError(f"{path}: no such notebook")
     chapters = [read_chapter(p) for p in paths]
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
-        raise SiteError(f"{out} exists and is not a site built by seglab.site (no {MARKER} in it): remove it or "
-                        "choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.building-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
+    for folder in (out, instructor):
+        _refuse_foreign(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    editions = {out: [], instructor: [page for page, (_, src) in GUIDES.items() if src.is_file()]}
+    stagings = {folder: folder.with_name(f".{folder.name}.building-{os.getpid()}") for folder in editions}
+    for staging in stagings.values():
+        shutil.rmtree(staging, ignore_errors=True)
     try:
-        copy_assets(staging, node_modules)
-        (staging / MARKER).write_text("built by python -m seglab.site; replaced whole by the next build\n")
-        exporter, guide = _exporter(), GUIDE.is_file()
+        for staging in stagings.values():
+            copy_assets(staging, node_modules)
+            (staging / MARKER).write_text("built by python -m seglab.site; replaced whole by the next build\n")
+        exporter = _exporter()
         timings = {}
         for chapter in chapters:
             log(f"executing {chapter.path.name} ({'quick' if quick else 'default'} mode)")
             start = time.perf_counter()
-            nb = execute_notebook(chapter.path, quick, timeout, extra_env=extra_env)
+            nb = execute_notebook(chapter.path, quick, timeout, extra_env=extra_env)  # once, for both editions
             timings[chapter.path.name] = round(time.perf_counter() - start, 1)
             log(f"  {chapter.path.name}: {timings[chapter.path.name]:.0f} s")
             nb.metadata["title"] = chapter.title
-            html, _ = exporter.from_notebook_node(nb, resources={"seglab_nav": _nav(chapters, chapter, guide)})
-            (staging / chapter.page).write_text(html, encoding="utf-8")
-        pages = {"index.html": _markdown_notebook("seglab: the executed edition", *_index_texts(chapters, quick,
-                                                                                                  guide))}
-        if guide:
-            pages["lecturers_guide.html"] = _markdown_notebook("Lecturer's guide", _guide_text(chapters))
-        for name, nb in pages.items():
-            html, _ = exporter.from_notebook_node(nb, resources={"seglab_nav": _nav(chapters, None, guide)})
-            (staging / name).write_text(html, encoding="utf-8")
-        (staging / "timings.json").write_text(json.dumps(  # how long each chapter took to execute, and where
+            for folder, guides in editions.items():
+                html, _ = exporter.from_notebook_node(nb, resources={"seglab_nav": _nav(chapters, chapter, guides)})
+                (stagings[folder] / chapter.page).write_text(html, encoding="utf-8")
+        record = json.dumps(  # how long each chapter took to execute, and where
             {"mode": "quick" if quick else "default", "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-                "%Y-%m-%d %H:%M UTC"), "machine": machine_description(), "seconds": timings}, indent=1) + "\n")
-        _check_offline(staging)
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            out.rename(old)
-        try:
-            staging.rename(out)
-        except OSError:
-            if old.exists():
-                old.rename(out)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+                "%Y-%m-%d %H:%M UTC"), "machine": machine_description(), "seconds": timings}, indent=1) + "\n"
+        for folder, guides in editions.items():
+            pages = {"index.html": _markdown_notebook("seglab: the executed edition",
+                                                      *_index_texts(chapters, quick, guides))}
+            for page in guides:
+                title, source = GUIDES[page]
+                pages[page] = _markdown_notebook(title, _guide_text(source, chapters))
+            for name, nb in pages.items():
+                html, _ = exporter.from_notebook_node(nb, resources={"seglab_nav": _nav(chapters, None, guides)})
+                (stagings[folder] / name).write_text(html, encoding="utf-8")
+            (stagings[folder] / "timings.json").write_text(record)
+            _check_offline(stagings[folder])
+        for folder, staging in stagings.items():
+            _swap_in(staging, folder)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        for staging in stagings.values():
+            shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
@@ -282,16 +326,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seglab.site", description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="chapter notebooks (default: all)")
     parser.add_argument("--quick", action="store_true", help="execute in quick mode (SEGLAB_QUICK=1)")
-    parser.add_argument("--out", type=Path, default=SITE_DIR, help=f"site folder (default {SITE_DIR})")
+    parser.add_argument("--out", type=Path, default=SITE_DIR, help=f"student edition (default {SITE_DIR})")
+    parser.add_argument("--instructor-out", type=Path, default=None,
+                        help=f"instructor edition (default {INSTRUCTOR_DIR}, or OUT-instructor beside --out)")
     parser.add_argument("--node-modules", type=Path, default=NODE_MODULES, help="where npm ci put the assets")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell (default 3600)")
     args = parser.parse_args(argv)
     try:
-        out = build_site(args.out, args.notebooks or None, args.quick, args.node_modules, args.timeout)
+        out = build_site(args.out, args.notebooks or None, args.quick, args.node_modules, args.timeout,
+                         instructor_out=args.instructor_out)
     except SiteError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"site: {out / 'index.html'}")
+    instructor = Path(args.instructor_out).resolve() if args.instructor_out else instructor_dir(out)
+    print(f"site (students): {out / 'index.html'}\nsite (instructors): {instructor / 'index.html'}")
     return 0
 
 

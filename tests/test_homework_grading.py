@@ -1,6 +1,7 @@
-"""Homework on nbgrader (issue 15): grading. nbgrader runs once (a module-scoped fixture) on five students' work: the
-instructor's editions (full marks), the untouched release (zero), one planted wrong answer, one answer that loops
-forever, and one unreadable notebook. Its own file, so that pytest-xdist can run it beside the other homework tests.
+"""Homework on nbgrader (issues 15 and 30): grading. nbgrader runs once (a module-scoped fixture) on six students' work:
+the instructor's editions (full marks), the untouched release (zero), one planted wrong answer, one answer that loops
+forever, one unreadable notebook, and a cheater who calls the answer in one part of every chapter (0 on that part,
+with the message). Its own file, so that pytest-xdist can run it beside the other homework tests.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from nbtools import cells as read_cells
 from nbtools import nbgrader_meta
 from nbtools import source as cell_source
+from test_check_rules import CHEATS
 
 from seglab import homework
 
@@ -50,16 +52,32 @@ def graded(tmp_path_factory):
             (subs / student / chapter).mkdir(parents=True)
             (subs / student / chapter / source.name).write_bytes(path.read_bytes())
     nb = json.loads(SOURCES["ch1"].read_text(encoding="utf-8"))
-    planted = _edit(nb, "ch1_trans_conv", "+= X[i, j] * K", "= X[i, j] * K")  # "=" loses the overlaps
-    looping = _edit(nb, "ch1_conv_matrix_row", "kh, kw = K.shape", "while True:\n        pass")
+    planted = _edit(nb, "ch1_trans_conv", "+= X[c, i, j] * K[c]", "= X[c, i, j] * K[c]")  # "=" loses the overlaps
+    looping = _edit(nb, "ch1_conv_matrix_column", "kh, kw = K.shape", "while True:\n        pass")
     for student, content in (("planted", planted), ("looping", looping)):
         (subs / student / "ch1").mkdir(parents=True)
         (subs / student / "ch1" / "my_copy.ipynb").write_text(json.dumps(content))  # renamed: graded anyway
+    for chapter, grade_id in CHEATED.items():  # one part of every chapter calls the answer
+        source = json.loads(SOURCES[chapter].read_text(encoding="utf-8"))
+        cell = next(c for c in source["cells"] if nbgrader_meta(c).get("grade_id") == grade_id)
+        head = cell_source(cell).split("\n", 1)[0]
+        prelude, body = ALIASED.get(grade_id, ("", next(b for g, b, _ in CHEATS if g == grade_id)))
+        cell["source"] = prelude + head + "\n    " + body.replace("\n", "\n    ") + "\n"
+        (subs / "cheater" / chapter).mkdir(parents=True)
+        (subs / "cheater" / chapter / SOURCES[chapter].name).write_text(json.dumps(source))
     (subs / "unreadable" / "ch2").mkdir(parents=True)
     (subs / "unreadable" / "ch2" / SOURCES["ch2"].name).write_text("{ this is not a notebook")
     messages = []
     results = homework.grade(subs, root / "course", root / "grades", timeout=CELL_TIMEOUT, log=messages.append)
     return root, {(r.student, r.assignment): r for r in results}, messages
+
+
+#: The part of each chapter where the cheater calls the answer (the call: tests/test_check_rules.py's CHEATS).
+CHEATED = {"ch1": "ch1_trans_conv", "ch2": "ch2_mean_iou", "ch3": "ch3_weight_map", "ch4": "ch4_max_pool",
+           "ch5": "ch5_roi_align_bin", "ch6": "ch6_image_pq"}
+#: Chapter 1's cheat imports the built-in under another name at the top of the answer cell.
+ALIASED = {"ch1_trans_conv": ("import torch.nn.functional as nnf\n\n\n",
+                              "return nnf.conv_transpose2d(X[None], K, stride=stride, padding=padding)[0]")}
 
 
 def _parts(result):
@@ -89,26 +107,39 @@ def test_a_planted_wrong_answer_loses_exactly_its_part_and_the_feedback_shows_th
     feedback = _text_of_html(r.feedback)
     shown = feedback[feedback.index("trans_conv: FAIL"):][:1500]
     assert "input: tensor" in shown and "yours: tensor" in shown and "expected: tensor" in shown
-    assert "+= X[i, j] * K" not in feedback  # the reference solution is not in anyone's feedback
+    assert "+= X[c, i, j] * K[c]" not in feedback  # the reference solution is not in anyone's feedback
 
 
 def test_a_part_that_loops_forever_is_cut_off_and_grading_goes_on(graded):
     root, results, _ = graded
     r = results[("looping", "ch1")]
     lost = {part: p for part, p in _parts(r).items() if p[0] != p[1]}
-    assert r.status == "graded" and lost == {"ch1_conv_matrix_row": (0.0, 3.0)}
+    assert r.status == "graded" and lost == {"ch1_conv_matrix_column": (0.0, 3.0)}
     autograded = root / "course" / "autograded" / "looping" / "ch1" / SOURCES["ch1"].name
     cell = next(c for c in read_cells(autograded)
-                if nbgrader_meta(c).get("grade_id") == "ch1_conv_matrix_row_test")
+                if nbgrader_meta(c).get("grade_id") == "ch1_conv_matrix_column_test")
     assert any(o.get("ename") == "CellTimeoutError" for o in cell["outputs"])
     assert "CellTimeoutError" in _text_of_html(r.feedback)
+
+
+def test_a_part_that_calls_the_answer_scores_zero_with_the_message_in_every_chapter(graded):
+    _, results, _ = graded
+    for chapter, grade_id in CHEATED.items():
+        r = results[("cheater", chapter)]
+        lost = {part: p for part, p in _parts(r).items() if p[0] != p[1]}
+        points = dict(homework.grade_cells(SOURCES[chapter]))[f"{grade_id}_test"]
+        assert r.status == "graded" and lost == {grade_id: (0.0, points)}, (chapter, lost)
+        named = next(n for g, _, n in CHEATS if g == grade_id)
+        feedback = _text_of_html(r.feedback)
+        assert "not allowed in this part" in feedback and named in feedback and "the rule: write " in feedback
 
 
 def test_an_unreadable_submission_is_reported_and_stops_no_one(graded):
     _, results, messages = graded
     r = results[("unreadable", "ch2")]
     assert r.status.startswith("not graded") and r.points == 0 and r.feedback is None
-    assert len(results) == 6 + 6 + 3 and all(v.status == "graded" for k, v in results.items() if k[0] != "unreadable")
+    assert len(results) == 6 + 6 + 3 + 6
+    assert all(v.status == "graded" for k, v in results.items() if k[0] != "unreadable")
     assert any(m.startswith("unreadable ch2: 0/15 (not graded") for m in messages)
 
 

@@ -1,7 +1,10 @@
 """The executed site (``seglab.site``, ``make site``): pages named after the notebooks, an index from the header cells,
-outputs and saved widget state in the pages, nothing loaded from the network, and a failed build that leaves the
-previous site alone. The site is built once, from chapter 1 in quick mode (``quick_site`` in conftest.py)."""
+outputs and saved widget state in the pages, nothing loaded from the network, a failed build that leaves the
+previous site alone, and two editions from one execution: the student edition without the guides' answers or any
+homework solution, the instructor edition with the lecturer's and the homework guide. The site is built once, from
+chapter 1 in quick mode (``quick_site`` in conftest.py; its instructor edition lies beside it)."""
 
+import html as html_mod
 import json
 import re
 from pathlib import Path
@@ -12,6 +15,46 @@ from seglab import site as site_mod
 from seglab.offline import remote_loads
 
 ROOT = Path(__file__).resolve().parent.parent
+STUDENT_PAGES = {"index.html", "01_transposed_conv.html"}
+INSTRUCTOR_PAGES = STUDENT_PAGES | {"lecturers_guide.html", "homework_guide.html"}
+
+
+@pytest.fixture(scope="module")
+def instructor_site(quick_site):
+    return site_mod.instructor_dir(quick_site)
+
+
+def _text(page: Path) -> str:
+    """What a reader sees on a page, without any whitespace (so markup that splits a sentence does not hide it):
+    tags, scripts and styles dropped, entities decoded."""
+    raw = page.read_text(encoding="utf-8")
+    raw = re.sub(r"<(script|style)\b.*?</\1>", "", raw, flags=re.S)
+    return re.sub(r"\s+", "", html_mod.unescape(re.sub(r"<[^>]+>", "", raw)))
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def guide_answers() -> list[str]:
+    """Fragments (25 characters or more) of every answer in the lecturer's guide: the text after each question."""
+    text = (ROOT / "docs" / "lecturers_guide.md").read_text(encoding="utf-8")
+    fragments = []
+    for block in re.findall(r"\*\*Questions\.\*\*\n(.*?)(?=\n## |\Z)", text, flags=re.S):
+        for answer in re.findall(r"^\d\. \*.+?\?\*\s+(.+?)(?=^\d\. |\Z)", block, flags=re.S | re.M):
+            fragments += [f.strip() for f in re.split(r"[`*()\[\]:;]", answer) if len(f.strip()) >= 25]
+    return fragments
+
+
+def homework_solutions() -> list[str]:
+    """Every line of 20 characters or more of the homework's solutions and hidden tests."""
+    lines = []
+    for path in sorted((ROOT / "notebooks" / "homework").glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            text = "".join(cell["source"])
+            for region in re.findall(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)\n\s*### END \1", text, flags=re.S):
+                lines += [re.sub(r"\s+", " ", ln).strip() for ln in region[1].splitlines() if len(ln.strip()) >= 20]
+    return lines
 
 
 def test_remote_loads_finds_what_a_page_fetches_and_ignores_links():
@@ -73,24 +116,59 @@ def test_a_folder_that_is_not_a_site_is_never_replaced(tmp_path):
 
 
 @pytest.mark.slow
-def test_site_pages_are_named_after_the_notebooks(quick_site):
-    names = {p.name for p in quick_site.glob("*.html")}
-    assert names == {"index.html", "01_transposed_conv.html", "lecturers_guide.html"}
-    timings = json.loads((quick_site / "timings.json").read_text())  # each chapter's execution time, and where
-    assert timings["mode"] == "quick" and list(timings["seconds"]) == ["01_transposed_conv.ipynb"]
-    assert timings["seconds"]["01_transposed_conv.ipynb"] > 0 and timings["machine"].startswith(("cpu", "cuda"))
-    for url in site_mod.PAGE_ASSETS.values():
-        assert (quick_site / url.split("?")[0]).is_file(), url
+def test_site_pages_are_named_after_the_notebooks(quick_site, instructor_site):
+    assert {p.name for p in quick_site.glob("*.html")} == STUDENT_PAGES
+    assert {p.name for p in instructor_site.glob("*.html")} == INSTRUCTOR_PAGES
+    for site in (quick_site, instructor_site):
+        timings = json.loads((site / "timings.json").read_text())  # each chapter's execution time, and where
+        assert timings["mode"] == "quick" and list(timings["seconds"]) == ["01_transposed_conv.ipynb"]
+        assert timings["seconds"]["01_transposed_conv.ipynb"] > 0 and timings["machine"].startswith(("cpu", "cuda"))
+        for url in site_mod.PAGE_ASSETS.values():
+            assert (site / url.split("?")[0]).is_file(), url
+    # one execution for both editions: the same run's record, and the same chapter page apart from the navigation
+    assert (quick_site / "timings.json").read_text() == (instructor_site / "timings.json").read_text()
+    def strip_nav(page):  # the guides' links and the ids nbconvert draws at random for each rendering
+        text = re.sub(r' <a href="[a-z_]+_guide\.html">[^<]*</a>', "", page.read_text())
+        return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "", text)
+
+    assert strip_nav(quick_site / "01_transposed_conv.html") == strip_nav(instructor_site / "01_transposed_conv.html")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", ["index.html", "01_transposed_conv.html", "lecturers_guide.html"])
-def test_site_pages_load_nothing_from_the_network(quick_site, page):
-    html = (quick_site / page).read_text(encoding="utf-8")
+@pytest.mark.parametrize("edition, page", [("student", p) for p in sorted(STUDENT_PAGES)] +
+                         [("instructor", p) for p in sorted(INSTRUCTOR_PAGES)])
+def test_site_pages_load_nothing_from_the_network(quick_site, instructor_site, edition, page):
+    site = quick_site if edition == "student" else instructor_site
+    html = (site / page).read_text(encoding="utf-8")
     assert remote_loads(html) == []
     for src in re.findall(r'<(?:script|img)[^>]*\bsrc="([^"]+)"', html):   # every local file it loads exists
         if not src.startswith("data:"):
-            assert (quick_site / src.split("?")[0]).is_file(), src
+            assert (site / src.split("?")[0]).is_file(), src
+
+
+@pytest.mark.slow
+def test_student_edition_shows_no_guide_answer_and_no_homework_solution(quick_site, instructor_site):
+    answers, solutions = guide_answers(), homework_solutions()
+    assert len(answers) >= 14 and len(solutions) >= 60  # the extraction finds them (else this test could not fail)
+    answers, solutions = [_squeeze(a) for a in answers], [_squeeze(s) for s in solutions]
+    guide = _text(instructor_site / "lecturers_guide.html")
+    assert [a for a in answers if a not in guide] == []  # the instructor edition has every answer
+    homework_guide = _text(instructor_site / "homework_guide.html")
+    assert "Anewterm" in homework_guide and "python-mseglab.checkdigest" in homework_guide
+    for page in sorted(quick_site.rglob("*.html")):
+        text = _text(page)
+        shown = [a for a in answers if a in text] + [s for s in solutions if s in text]
+        assert not shown, f"{page.name} shows {shown[:3]}"
+        assert "lecturers_guide.html" not in page.read_text() and "homework_guide.html" not in page.read_text()
+    assert not list(quick_site.rglob("*guide*"))
+
+
+def test_the_two_editions_need_two_folders(tmp_path):
+    with pytest.raises(site_mod.SiteError, match="two folders"):
+        site_mod.build_site(tmp_path / "site", [ROOT / "notebooks" / "01_transposed_conv.ipynb"], quick=True,
+                            instructor_out=tmp_path / "site", log=lambda *a: None)
+    assert site_mod.instructor_dir(site_mod.SITE_DIR) == site_mod.INSTRUCTOR_DIR
+    assert site_mod.instructor_dir(tmp_path / "x") == tmp_path / "x-instructor"
 
 
 @pytest.mark.slow
@@ -106,12 +184,17 @@ def test_chapter_pages_hold_the_outputs_and_the_explorers_state(quick_site):
 
 
 @pytest.mark.slow
-def test_index_shows_the_chapter_map(quick_site):
-    html = (quick_site / "index.html").read_text(encoding="utf-8")
-    assert 'href="01_transposed_conv.html"' in html and "Chapter 1: Transposed convolution" in html
-    assert "2. Padding, stride and the output size" in html and "What you will build" in html
-    assert "widgets.upsampling_explorer()" in html and "quick mode" in html
-    guide = (quick_site / "lecturers_guide.html").read_text(encoding="utf-8")
+def test_index_shows_the_chapter_map(quick_site, instructor_site):
+    for site in (quick_site, instructor_site):
+        html = (site / "index.html").read_text(encoding="utf-8")
+        assert 'href="01_transposed_conv.html"' in html and "Chapter 1: Transposed convolution" in html
+        assert "2. Padding, stride and the output size" in html and "What you will build" in html
+        assert "widgets.upsampling_explorer()" in html and "quick mode" in html
+    assert "lecturers_guide.html" not in (quick_site / "index.html").read_text()
+    index = (instructor_site / "index.html").read_text(encoding="utf-8")
+    assert 'href="lecturers_guide.html"' in index and 'href="homework_guide.html"' in index
+    assert "instructor edition" in index
+    guide = (instructor_site / "lecturers_guide.html").read_text(encoding="utf-8")
     assert 'href="01_transposed_conv.html"' in guide             # the notebook link became the page's
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +12,9 @@ import numpy as np
 import torch
 
 from seglab.utils import to_numpy
+
+#: The one tolerance of every function check (cases are float64; integer results compare exactly within it).
+ATOL, RTOL = 1e-6, 1e-5
 
 
 @dataclass
@@ -20,18 +25,19 @@ class CheckResult:
     passed: bool
     message: str
     counterexample: dict = field(default_factory=dict)
+    label: str = ""  # shown instead of "pass"/"FAIL" (a form check says "form ok": it does not grade)
 
     def __bool__(self) -> bool:
         return self.passed
 
     def __repr__(self) -> str:
-        head = f"{self.name}: {'pass' if self.passed else 'FAIL'}"
+        head = f"{self.name}: {self.label or ('pass' if self.passed else 'FAIL')}"
         return f"{head} - {self.message}" if self.message else head
 
     def _repr_html_(self) -> str:
         colour = "#0a0" if self.passed else "#b00"
         text = self.message.replace("&", "&amp;").replace("<", "&lt;").replace("\n", "<br>")
-        verdict = "&#10004; pass" if self.passed else "&#10008; not yet"
+        verdict = ("&#10004; " if self.passed else "&#10008; ") + (self.label or ("pass" if self.passed else "not yet"))
         return f"<div style='color:{colour}'><b>{self.name}: {verdict}</b><br><code>{text}</code></div>"
 
 
@@ -49,6 +55,15 @@ def _short(value) -> str:
 
 
 def _equal(got, want, atol: float, rtol: float) -> tuple[bool, str]:
+    if isinstance(want, dict):
+        if not isinstance(got, dict) or set(got) != set(want):
+            keys = sorted(got) if isinstance(got, dict) else type(got).__name__
+            return False, f"returned {keys}, expected a dict with keys {sorted(want)}"
+        for key in want:
+            ok, why = _equal(got[key], want[key], atol, rtol)
+            if not ok:
+                return False, f"[{key!r}]: {why}"
+        return True, ""
     if isinstance(want, (tuple, list)) and isinstance(got, (tuple, list)):
         if len(got) != len(want):
             return False, f"returned {len(got)} values, expected {len(want)}"
@@ -75,8 +90,8 @@ def check_function(
     cases: Iterable[tuple[tuple, dict] | tuple],
     *,
     name: str | None = None,
-    atol: float = 1e-6,
-    rtol: float = 1e-5,
+    atol: float = ATOL,
+    rtol: float = RTOL,
 ) -> CheckResult:
     """Run ``student`` and ``reference`` on every case ``(args, kwargs)`` (or a plain args tuple).
 
@@ -146,3 +161,69 @@ def check_answer(answer: Any, expected: Any, *, name: str = "answer", hint: str 
         return CheckResult(name, False, "not yet" + (f"; hint: {hint}" if hint else ""))
     ok = all(np.isclose(n, float(w), atol=atol, rtol=rtol) for n, w in zip(numbers, wanted))
     return CheckResult(name, ok, "correct" if ok else "not yet" + (f"; hint: {hint}" if hint else ""))
+
+
+# ------------------------------------------------------------------------------------------------ graded numbers
+@dataclass(frozen=True)
+class Form:
+    """What a numeric answer must look like: an integer or a float, within ``[low, high]`` (None: unbounded)."""
+
+    kind: str = "integer"  # "integer" or "float"
+    low: float | None = None
+    high: float | None = None
+
+    def describe(self) -> str:
+        what = "an integer" if self.kind == "integer" else "a number"
+        if self.low is not None and self.high is not None:
+            return f"{what} in [{self.low:g}, {self.high:g}]"
+        if self.low is not None:
+            return f"{what} >= {self.low:g}"
+        if self.high is not None:
+            return f"{what} <= {self.high:g}"
+        return what
+
+    def accepts(self, answer) -> bool:
+        number = _as_number(answer)
+        if number is None or not math.isfinite(number):
+            return False
+        if self.kind == "integer" and number != int(number):
+            return False
+        return (self.low is None or number >= self.low) and (self.high is None or number <= self.high)
+
+
+def check_form(answer: Any, form: Form, *, name: str = "answer") -> CheckResult:
+    """The self-check of a graded number: says whether ``answer`` has the expected type and range, and nothing
+    else. Every answer of the right form gets the same message; right or wrong is decided by the hidden test."""
+    if form.accepts(answer):
+        return CheckResult(name, True, f"{form.describe()}, as asked; whether it is right is decided when your "
+                           "notebook is graded", label="right form")
+    got = type(answer).__name__ if _as_number(answer) is None else "a value outside that"
+    return CheckResult(name, False, f"expected {form.describe()}, got {got}", label="not yet")
+
+
+def _canonical(value, decimals: int | None) -> str | None:
+    number = _as_number(value)
+    if number is None or not math.isfinite(number):
+        return None
+    if decimals is None:
+        return str(int(number)) if number == int(number) else None
+    return f"{round(number, decimals):.{decimals}f}"
+
+
+def answer_digest(value: Any, key: str, decimals: int | None = None) -> str:
+    """``sha256:...`` of ``value`` (an integer, or a float rounded to ``decimals``) salted with the part's ``key``:
+    what a hidden test compares with, so that the number itself is in no cell and in no feedback page.
+    ``python -m seglab.check digest KEY VALUE [--decimals N]`` prints it."""
+    text = _canonical(value, decimals)
+    if text is None:
+        raise ValueError(f"{value!r} is not {'an integer' if decimals is None else 'a number'}")
+    return "sha256:" + hashlib.sha256(f"seglab:{key}:{text}".encode()).hexdigest()
+
+
+def check_digest(answer: Any, key: str, digest: str, *, decimals: int | None = None,
+                 name: str = "answer") -> CheckResult:
+    """The hidden test of a graded number: ``answer`` against ``digest`` (from :func:`answer_digest`). The message
+    never holds the expected value."""
+    text = _canonical(answer, decimals)
+    ok = text is not None and answer_digest(answer, key, decimals) == digest
+    return CheckResult(name, ok, "correct" if ok else "not the expected value")

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import random
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from seglab.check.core import CheckResult, check_answer, check_function
+from seglab.check.core import CheckResult, check_function
+from seglab.check.rules import Rule, obey
 from seglab.data.classes import IGNORE_INDEX
 
-__all__ = ["check_fc_to_conv", "check_stream_sizes", "check_fuse_8s", "check_mean_iou", "check_heatmap_size",
-           "check_fcn8s_extra_parameters", "fc_to_conv_reference", "stream_sizes_reference", "fuse_8s_reference"]
+__all__ = ["check_fc_to_conv", "check_stream_sizes", "check_fuse_8s", "check_fuse_4s", "check_mean_iou",
+           "fc_to_conv_reference", "stream_sizes_reference", "fuse_8s_reference", "FCN_RULE", "MEAN_IOU_RULE"]
+
+#: Parts 1-3 (and the lecture's exercises): reshaping, sizes and fusion written out; seglab's FCN holds them all.
+FCN_RULE = Rule("this piece of FCN", (), "seglab.models.fcn (fcn_from_classifier, FCN) is what you re-implement.")
+#: Part 4: the confusion counts written out.
+MEAN_IOU_RULE = Rule("mean IoU", ("torchmetrics.*", "sklearn.*"), "seglab.metrics.mean_iou is what you "
+                     "re-implement; count TP, FP and FN yourself.")
 
 
 def fc_to_conv_reference(weight: torch.Tensor, in_channels: int, kernel_size: tuple[int, int]) -> torch.Tensor:
@@ -40,36 +45,64 @@ def fuse_8s_reference(score32: torch.Tensor, score_pool4: torch.Tensor, score_po
     return up(x, 8)
 
 
-def check_fc_to_conv(student, *, seed: int = 0) -> CheckResult:
-    """``student(weight, in_channels, kernel_size) -> conv weight``: checked on random Linear weights, and by
-    comparing ``F.linear`` on flattened features with ``F.conv2d`` on the same features."""
+def check_fc_to_conv(student, *, channels_last: bool = False, seed: int = 0) -> CheckResult:
+    """``student(weight, in_channels, kernel_size) -> conv weight [out, C, kh, kw]``: checked on random Linear
+    weights, and by comparing ``F.linear`` on flattened features with ``F.conv2d`` on the same features. With
+    ``channels_last=True`` (the homework's variant) the Linear layer read features flattened as ``[kh, kw, C]``
+    (channels last, as TensorFlow flattens), so the columns must be reordered."""
+    if (broken := obey(student, FCN_RULE, name="fc_to_conv")) is not None:
+        return broken
     g = torch.Generator().manual_seed(seed)
     rng = random.Random(seed)
     shapes = [(3, 2, 2, 2), (5, 4, 3, 1), (1, 1, 1, 1), (6, 3, 2, 4)] if seed == 0 else [
         (rng.randint(1, 6), rng.randint(1, 5), rng.randint(1, 4), rng.randint(1, 4)) for _ in range(5)]
+
+    def reference(weight, in_channels, kernel_size):
+        if not channels_last:
+            return fc_to_conv_reference(weight, in_channels, kernel_size)
+        return weight.reshape(weight.shape[0], *kernel_size, in_channels).permute(0, 3, 1, 2)
+
     cases = [((torch.randn(o, c * kh * kw, generator=g), c, (kh, kw)), {}) for o, c, kh, kw in shapes]
-    result = check_function(student, fc_to_conv_reference, cases, name="fc_to_conv")
+    result = check_function(student, reference, cases, name="fc_to_conv")
     if not result:
         return result
     feats = torch.randn(2, 4, 3, 2, generator=g)
     weight = torch.randn(7, 4 * 3 * 2, generator=g)
+    flat = feats.permute(0, 2, 3, 1).flatten(1) if channels_last else feats.flatten(1)
     conv = F.conv2d(feats, student(weight, 4, (3, 2)))[:, :, 0, 0]
-    if not torch.allclose(conv, F.linear(feats.flatten(1), weight), atol=1e-5):
+    if not torch.allclose(conv, F.linear(flat, weight), atol=1e-5):
         return CheckResult("fc_to_conv", False, "the convolution does not reproduce the Linear layer's output")
     return CheckResult("fc_to_conv", True, result.message + "; the convolution reproduces the Linear layer")
 
 
-def check_stream_sizes(student, *, seed: int = 0) -> CheckResult:
-    """``student(height, width) -> [(h, w) of pool3, pool4, fc7 maps]`` for seglab's pad-to-32 FCN."""
-    cases = [(h, w) for h, w in [(32, 32), (128, 128), (97, 131), (500, 375), (33, 64), (224, 224)]]
+def check_stream_sizes(student, *, strides: bool = False, seed: int = 0) -> CheckResult:
+    """``student(height, width) -> [(h, w) of pool3, pool4, fc7 maps]`` for seglab's pad-to-32 FCN. With
+    ``strides=True`` (the homework's variant) it is ``student(height, width, strides) -> [(h, w) per stride]``: the
+    input padded to a multiple of the largest stride, then divided by each."""
+    if (broken := obey(student, FCN_RULE, name="stream_sizes")) is not None:
+        return broken
+    sizes = [(32, 32), (128, 128), (97, 131), (500, 375), (33, 64), (224, 224)]
     rng = random.Random(seed)
-    cases += [(rng.randint(32, 700), rng.randint(32, 700)) for _ in range(10 if seed else 0)]
-    return check_function(student, stream_sizes_reference, cases, name="stream_sizes")
+    sizes += [(rng.randint(32, 700), rng.randint(32, 700)) for _ in range(10 if seed else 0)]
+    if not strides:
+        return check_function(student, stream_sizes_reference, sizes, name="stream_sizes")
+    choices = [(4, 8, 16, 32), (8, 16), (2, 4, 8, 16, 32, 64), (16,), (4, 8, 16)]
+    cases = [(h, w, list(choices[i % len(choices)] if not seed else rng.choice(choices)))
+             for i, (h, w) in enumerate(sizes)]
+
+    def reference(height, width, strides):
+        top = max(strides)
+        ph, pw = top * math.ceil(height / top), top * math.ceil(width / top)
+        return [(ph // s, pw // s) for s in strides]
+
+    return check_function(student, reference, cases, name="stream_sizes")
 
 
 def check_fuse_8s(student, *, seed: int = 0) -> CheckResult:
     """``student(score32, score_pool4, score_pool3) -> fused logits`` with bilinear (``align_corners=False``)
     upsampling, as :func:`fuse_8s_reference`."""
+    if (broken := obey(student, FCN_RULE, name="fuse_8s")) is not None:
+        return broken
     g = torch.Generator().manual_seed(1 + seed)
     rng = random.Random(seed)
     shapes = [(1, 2, 1, 1), (2, 3, 2, 3), (1, 8, 4, 4)] if seed == 0 else [
@@ -78,7 +111,29 @@ def check_fuse_8s(student, *, seed: int = 0) -> CheckResult:
     for n, k, h, w in shapes:
         cases.append((torch.randn(n, k, h, w, generator=g), torch.randn(n, k, 2 * h, 2 * w, generator=g),
                       torch.randn(n, k, 4 * h, 4 * w, generator=g)))
-    return check_function(student, fuse_8s_reference, cases, name="fuse_8s", atol=1e-5)
+    return check_function(student, fuse_8s_reference, cases, name="fuse_8s")
+
+
+def fuse_4s_reference(score32, score_pool4, score_pool3, score_pool2):
+    """FCN-4s, one stream further than FCN-8s: ``U4(U2(U2(U2(score32) + pool4) + pool3) + pool2)``."""
+    up = lambda x, s: F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False)  # noqa: E731
+    x = up(up(up(score32, 2) + score_pool4, 2) + score_pool3, 2) + score_pool2
+    return up(x, 4)
+
+
+def check_fuse_4s(student, *, seed: int = 0) -> CheckResult:
+    """The homework's variant: ``student(score32, score_pool4, score_pool3, score_pool2) -> logits``, shapes
+    ``[N,K,h,w]``, ``[N,K,2h,2w]``, ``[N,K,4h,4w]``, ``[N,K,8h,8w]`` -> ``[N,K,32h,32w]``, as
+    :func:`fuse_4s_reference` (bilinear, ``align_corners=False``)."""
+    if (broken := obey(student, FCN_RULE, name="fuse_4s")) is not None:
+        return broken
+    g = torch.Generator().manual_seed(7 + seed)
+    rng = random.Random(seed)
+    shapes = [(1, 2, 1, 1), (2, 3, 2, 1), (1, 4, 2, 3)] if seed == 0 else [
+        (rng.randint(1, 2), rng.randint(1, 4), rng.randint(1, 3), rng.randint(1, 3)) for _ in range(3)]
+    cases = [tuple(torch.randn(n, k, f * h, f * w, generator=g, dtype=torch.float64) for f in (1, 2, 4, 8))
+             for n, k, h, w in shapes]
+    return check_function(student, fuse_4s_reference, cases, name="fuse_4s")
 
 
 def _mean_iou_reference(preds, targets, num_classes):
@@ -87,53 +142,23 @@ def _mean_iou_reference(preds, targets, num_classes):
     return float(mean_iou(preds, targets, num_classes))
 
 
+
+
 def check_mean_iou(student, *, seed: int = 0) -> CheckResult:
     """``student(preds int64[N, H, W], targets int64[N, H, W], num_classes) -> float``: the mean over the classes
     present in ``preds`` or ``targets`` of ``TP / (TP + FP + FN)``; target pixels equal to ``IGNORE_INDEX`` (255) are
-    ignored."""
+    ignored. Every seed has classes that appear nowhere (an average over all ``num_classes`` fails) and a class
+    that appears only under ignored pixels."""
+    if (broken := obey(student, MEAN_IOU_RULE, name="mean_iou")) is not None:
+        return broken
     g = torch.Generator().manual_seed(seed)
     cases = []
-    for n, h, w, k in [(1, 4, 5, 3), (2, 6, 6, 5), (1, 3, 8, 8), (3, 5, 4, 2)]:
-        targets = torch.randint(0, k, (n, h, w), generator=g)
-        noise = torch.randint(0, k, (n, h, w), generator=g)
+    for n, h, w, k, present in [(1, 4, 5, 3, 3), (2, 6, 6, 7, 4), (1, 3, 8, 8, 8), (3, 5, 4, 6, 2)]:
+        targets = torch.randint(0, present, (n, h, w), generator=g)  # classes >= present never appear
+        noise = torch.randint(0, present, (n, h, w), generator=g)
         preds = torch.where(torch.rand(n, h, w, generator=g) < 0.6, targets, noise)
         targets[torch.rand(n, h, w, generator=g) < 0.15] = IGNORE_INDEX
         cases.append((preds, targets, k))
-    return check_function(student, _mean_iou_reference, cases, name="mean_iou", atol=1e-6)
-
-
-def _section2_classifier() -> nn.Sequential:
-    """The small classifier of chapter 2, section 2 (built for 18x18 crops)."""
-    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3), nn.ReLU(),
-                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 3 * 3, 32), nn.ReLU(), nn.Linear(32, 5))
-
-
-def check_heatmap_size(answer, *, height: int, width: int) -> CheckResult:
-    """A homework question: how many cells the heatmap of section 2's converted classifier has on a
-    ``height x width`` image. Prints pass or "not yet", never the value."""
-    from seglab.models.fcn import fcn_from_classifier
-
-    net = fcn_from_classifier(_section2_classifier(), input_size=(18, 18))
-    with torch.no_grad():
-        cells = net(torch.zeros(1, 3, height, width)).shape[-2:].numel()
-    return check_answer(answer, cells, name="heatmap cells", hint="run fcn_from_classifier's network on an image "
-                        "of that size, or count the 18x18 windows its stride allows")
-
-
-@functools.lru_cache(maxsize=8)
-def _extra_trainable(arch: tuple) -> int:
-    from seglab.models import create_model
-
-    def trainable(name):
-        return sum(p.numel() for p in create_model(name, **dict(arch)).parameters() if p.requires_grad)
-
-    return trainable("fcn8s") - trainable("fcn32s")
-
-
-def check_fcn8s_extra_parameters(answer, **arch) -> CheckResult:
-    """A homework question: how many more *trainable* parameters FCN-8s has than FCN-32s with the chapter's settings
-    (``arch``: num_classes, width, fc6_kernel, batch_norm). Prints pass or "not yet", never the value."""
-    expected = _extra_trainable(tuple(sorted(arch.items())))
-    return check_answer(answer, expected, name="extra trainable parameters",
-                        hint="build both with create_model and count the parameters with requires_grad; the fixed "
-                        "final upsampling is not trained")
+    only_ignored = torch.tensor([[[0, 1, 1, 2], [0, 0, 1, 2]]])  # class 2 is predicted only where the target is 255
+    cases.append((only_ignored, torch.tensor([[[0, 1, 0, 255], [0, 0, 1, 255]]]), 4))
+    return check_function(student, _mean_iou_reference, cases, name="mean_iou")

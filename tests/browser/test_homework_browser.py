@@ -18,7 +18,8 @@ from seglab import homework
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHAPTER = "ch1"
-ANSWER = "def output_size(n, k, s, p):\n    return (n - 1) * s + k - 2 * p\n"
+ANSWER = ("def output_size(n, k, s, p, output_padding, dilation):\n"
+          "    return (n - 1) * s - 2 * p + dilation * (k - 1) + output_padding + 1\n")
 
 CELL_STATE_JS = """
 (index) => {
@@ -116,8 +117,8 @@ def test_a_student_types_an_answer_sees_pass_and_validate_reports(released, lab_
         page.screenshot(path=str(screenshot_dir / "homework-validate.png"))
         graded = [c for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
         assert report.count("The following cell failed:") == len(graded) - 1, report  # every other part is open
-        assert "check_trans_conv(trans_conv" in report and "AssertionError" in report
-        assert "check_output_size(output_size)" not in report, report  # the answered part passes
+        assert "check_trans_conv_channels(trans_conv" in report and "AssertionError" in report
+        assert "check_output_size(output_size" not in report, report  # the answered part passes
     finally:
         page.evaluate("() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
                       "window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")

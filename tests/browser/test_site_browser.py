@@ -1,7 +1,8 @@
 """The executed site in Chromium with the network blocked: pages open from ``file://`` alone.
 
 Every request that is not a ``file:`` URL is aborted and recorded (there must be none), and so is any ``file:``
-request that fails (a missing asset). On the index, the lecturer's guide and each chapter page: every image loaded
+request that fails (a missing asset). On the index, each chapter page (student edition) and the lecturer's and the
+homework guide (instructor edition, beside it): every image loaded
 (``naturalWidth > 0``), MathJax typeset every formula (its output is present, no MathJax error, no ``$$`` left in
 the text), and on chapter pages the explorers were drawn by the widget manager from the saved state. Screenshots
 are saved.
@@ -11,9 +12,13 @@ from __future__ import annotations
 
 import pytest
 
+from seglab.site import instructor_dir
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PAGES = ["index.html", "01_transposed_conv.html", "lecturers_guide.html"]
+#: (edition, page): the student edition's pages, and the guides, which only the instructor edition has.
+PAGES = [("student", "index.html"), ("student", "01_transposed_conv.html"), ("instructor", "lecturers_guide.html"),
+         ("instructor", "homework_guide.html"), ("instructor", "index.html")]
 
 #: Waits for MathJax's queue to run dry, then reports what the page shows.
 PAGE_STATE_JS = """
@@ -55,12 +60,14 @@ def test_site_works_offline_in_chromium(quick_site, browser, screenshot_dir):
     page.on("requestfailed", lambda request: failed.append(request.url))
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        for name in PAGES:
-            page.goto((quick_site / name).as_uri(), wait_until="load", timeout=60_000)
+        for edition, name in PAGES:
+            site = quick_site if edition == "student" else instructor_dir(quick_site)
+            page.goto((site / name).as_uri(), wait_until="load", timeout=60_000)
             if name.startswith("0"):
                 page.wait_for_selector("img.widget-image", timeout=60_000)   # the widget manager has drawn
             state = page.evaluate(PAGE_STATE_JS)
-            page.screenshot(path=str(screenshot_dir / f"site-{name.removesuffix('.html')}.png"), full_page=False)
+            page.screenshot(path=str(screenshot_dir / f"site-{edition}-{name.removesuffix('.html')}.png"),
+                            full_page=False)
             assert state["mathjax"], f"{name}: MathJax did not load"
             assert not state["broken"], f"{name}: images not loaded: {state['broken']}"
             assert state["typeset"] >= state["tex"] and state["mathErrors"] == 0, f"{name}: {state}"
