@@ -15,14 +15,16 @@ TEST_ENV := SEGLAB_QUICK=1 OMP_NUM_THREADS=$(TEST_THREADS)
 SITE_NPM := build/site_npm
 SITE_ASSETS := $(SITE_NPM)/.installed
 
-.PHONY: lab test unit notebooks browser bench lint data clean help homework grade site site-assets
+.PHONY: lab test unit notebooks browser bench lint data clean help homework grade site site-assets gpu-pass
 
 help:
 	@echo "make lab    - open the suite in JupyterLab (installs into $(VENV) on first use)"
 	@echo "make test   - run every test: unit tests, every notebook (nbval, quick mode), browser tests"
 	@echo "make bench  - print the benchmark table (GPU rows when CUDA is present)"
+	@echo "make gpu-pass OUT=DIR - gpu tests, CUDA benchmarks and every recipe on CUDA -> DIR/summary.md (QUICK=1: CPU)"
 	@echo "make data   - regenerate data/scenes"
-	@echo "make site   - run every chapter (default mode; SITE_QUICK=1 for quick) -> build/site/index.html, offline"
+	@echo "make site   - run every chapter once (default mode; SITE_QUICK=1 for quick) -> build/site/ (students),"
+	@echo "              build/site-instructor/ (with the lecturer's and the homework guide); offline"
 	@echo "make homework            - nbgrader student editions of notebooks/homework -> build/homework/chN.zip"
 	@echo "make grade SUBMISSIONS=DIR - autograde DIR/STUDENT/chN/*.ipynb -> build/grades/ (grades.csv, feedback)"
 
@@ -32,6 +34,7 @@ $(STAMP): pyproject.toml Makefile jupyter/overrides.json
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip install --quiet --no-deps d2l==1.0.3
+	$(PY) -m pip install --quiet --no-deps stardist==0.9.2
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (seglab)" >/dev/null
 	mkdir -p $(VENV)/share/jupyter/lab/settings && cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/
 	@touch $@
@@ -75,6 +78,11 @@ browser: $(STAMP) $(SITE_ASSETS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+# One GPU pass (about 10 minutes on one H200): gpu tests, CUDA benchmarks, every recipe on CUDA with a time limit each
+# -> OUT/summary.md, OUT/pass.json, OUT/logs/, OUT/recipes/. QUICK=1: the same on the CPU, tiny (the test suite's).
+gpu-pass: $(STAMP)
+	$(PY) benchmarks/gpu_pass.py --out "$(or $(OUT),build/gpu-pass)" $(if $(filter 1 yes true,$(QUICK)),--quick)
 
 lint: $(STAMP)
 	$(PY) -m ruff check seglab tests benchmarks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -22,7 +23,8 @@ def load(path: Path):
     return module
 
 
-def collect(quick: bool, device: str | None, only: str | None = None) -> tuple[list[Row], list[str]]:
+def collect(quick: bool, device: str | None, only: str | None = None,
+            progress: bool = False) -> tuple[list[Row], list[str]]:
     from seglab.utils import get_device
 
     dev = get_device(device)
@@ -31,10 +33,17 @@ def collect(quick: bool, device: str | None, only: str | None = None) -> tuple[l
     for path in sorted(HERE.glob("bench_*.py")):
         if only and only not in path.stem:
             continue
+        start = time.perf_counter()
         try:
-            rows.extend(load(path).rows(dev, quick=quick))
+            for row in load(path).rows(dev, quick=quick):
+                rows.append(row)
+                if progress:  # as they come, so that a run stopped by a time limit (make gpu-pass) keeps them
+                    print(f"{path.stem}: {row.name}: {row.value:.4g} {row.unit}"
+                          + ("" if row.ratio is None else f" ({row.ratio:.2f}x)"), file=sys.stderr, flush=True)
         except Exception:  # one broken benchmark should not hide the others
             failures.append(f"{path.name}:\n{traceback.format_exc()}")
+        if progress:
+            print(f"{path.stem}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
     return rows, failures
 
 
@@ -43,8 +52,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, not figures)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
     parser.add_argument("--only", default=None, help="run only bench files whose name contains this")
+    parser.add_argument("--progress", action="store_true", help="print each row to stderr as it is measured")
     args = parser.parse_args(argv)
-    rows, failures = collect(args.quick, args.device, args.only)
+    rows, failures = collect(args.quick, args.device, args.only, args.progress)
     print(format_table(rows))
     for failure in failures:
         print(f"\nFAILED {failure}", file=sys.stderr)

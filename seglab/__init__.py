@@ -5,7 +5,7 @@ drawing)::
 
     site -> lecture, offline, results           homework (nbgrader release and grading)
     widgets -> viz                              check (homework self-checks) -> ops, metrics, models
-       |  (models, data, metrics, ops)
+       |  (models + losses, data, metrics, ops)
     train -> models (+ losses) -> ops (plain tensor math: what the chapters teach)
        |  (metrics, data, results)
     metrics      data (generator, VOC/COCO I/O, transforms)      results      utils

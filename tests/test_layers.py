@@ -21,7 +21,7 @@ ALLOWED = {
     "models": {"_lazy", "utils", "ops", "losses", "data.classes", "data.formats"},
     "viz": {"_lazy", "utils", "data.classes", "data.formats"},
     "train": {"_lazy", "utils", "results", "ops", "losses", "models", "metrics", "data"},
-    "widgets": {"_lazy", "utils", "viz", "models", "ops", "metrics", "data"},
+    "widgets": {"_lazy", "utils", "viz", "models", "losses", "ops", "metrics", "data"},
     "check": {"_lazy", "utils", "ops", "metrics", "models", "losses", "data"},
     "homework": {"utils"},
     "lecture": {"utils"},

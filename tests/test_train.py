@@ -1,5 +1,8 @@
 """seglab.train: fit, resume, checkpoints, load_or_train, evaluate/predict, detection-style loss dicts, bad input."""
 
+import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -56,8 +59,10 @@ def test_fit_learns_and_records_history():
     assert set(history.val) == {"mIoU", "pixel_acc", "loss"} and len(history.val["mIoU"]) == 3
     assert history.lr == pytest.approx([0.005, 0.0025, 0.00125])  # the scheduler steps once per epoch
     assert history.seconds > 0 and history.step_terms == {}
-    fig = history.plot()
-    assert len(fig.axes) == 2
+    assert len(history.data_seconds) == len(history.step_seconds) == 3
+    assert all(0 <= d < e and 0 < s < e for d, s, e in zip(history.data_seconds, history.step_seconds,
+                                                           history.epoch_seconds))
+    assert 0 <= history.data_share < 1
     set_seed(0)
     per_step = fit(make_model(), make_loader(), epochs=2, lr=0.01, device="cpu", progress=False,
                    scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5),
@@ -261,7 +266,7 @@ def test_torchvision_style_out_dict_is_used_as_logits():
 def test_live_plot_is_throttled(monkeypatch):
     import IPython.display
 
-    from seglab.train.history import LivePlot, in_notebook
+    from seglab.widgets.live import LivePlot, in_notebook
 
     shown = []
 
@@ -275,12 +280,76 @@ def test_live_plot_is_throttled(monkeypatch):
 
     monkeypatch.setattr(IPython.display, "display", fake_display)
     assert not in_notebook()  # tests and scripts draw nothing unless asked
-    live = LivePlot(History(step_loss=[1.0, 0.5], epoch_loss=[0.7], val={"mIoU": [0.2]}), interval=60)
-    live.update()
-    live.update()  # within the interval: skipped
+    history = History(step_loss=[1.0, 0.5], epoch_loss=[0.7], val={"mIoU": [0.2]})
+    LivePlot()(history, force=True)
+    assert shown == []  # outside a notebook a LivePlot draws nothing
+    live = LivePlot(interval=60, only_in_notebook=False)
+    live(history)
+    live(history)  # within the interval: skipped
     assert len(shown) == 1 and shown[0].data[:4] == b"\x89PNG"
-    live.update(force=True)
+    live(history, force=True)
     assert len(shown) == 2
+
+
+def test_fit_tells_its_monitor_and_plots_live_in_viz():
+    from seglab.viz.history import plot_history
+
+    calls = []
+    set_seed(0)
+    history = fit(make_model(), make_loader(), epochs=2, lr=0.01, device="cpu", progress=False,
+                  plot=lambda h, force=False: calls.append((len(h.step_loss), force)))
+    assert calls == [(1, False), (2, False), (3, False), (3, True), (4, False), (5, False), (6, False), (6, True)]
+    fig = plot_history(history)
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2  # step loss and epoch means
+    assert len(plot_history(history.to_dict()).axes) == 2
+    with pytest.raises(TypeError, match="monitor"):
+        fit(make_model(), make_loader(), epochs=1, lr=0.01, device="cpu", progress=False, plot="yes")
+
+
+def test_old_call_forms_warn_or_say_where_the_plot_went():
+    """Training imports no renderer (tests/test_layers.py), so the old forms cannot draw: plot=True warns and trains
+    headless, plot=False is headless, and History.plot / seglab.train.history.LivePlot name their new homes."""
+    with pytest.warns(DeprecationWarning, match="LivePlot"):
+        history = fit(make_model(), make_loader(n=4), epochs=1, lr=0.01, device="cpu", progress=False, plot=True)
+    assert history.epochs == 1
+    fit(make_model(), make_loader(n=4), epochs=1, lr=0.01, device="cpu", progress=False, plot=False)
+    with pytest.raises(AttributeError, match="seglab.viz.history.plot_history"):
+        history.plot()
+    import seglab.train.history as old_home
+
+    with pytest.raises(AttributeError, match="seglab.widgets.live.LivePlot"):
+        old_home.LivePlot  # noqa: B018
+    assert History.from_dict(history.to_dict()).step_loss == history.step_loss  # no __getattr__ surprise
+
+
+def test_history_from_a_checkpoint_without_timings_loads():
+    old = {"step_loss": [1.0, 0.8], "epoch_loss": [0.9, 0.7], "lr": [0.1, 0.1], "val": {}, "epoch_seconds": [1, 1]}
+    history = History.from_dict(old)
+    assert history.epochs == 2 and len(history.data_seconds) == 2 and all(v != v for v in history.step_seconds)
+    history.log_epoch(0.5, 2.0, 0.1, data_seconds=0.5, step_seconds=1.5)
+    assert history.data_seconds[-1] == 0.5 and history.data_share == 0.25
+
+
+def test_epoch_summary_prints_data_and_step_time(capsys):
+    set_seed(0)
+    fit(make_model(), make_loader(), epochs=1, lr=0.01, device="cpu", progress=True)
+    err = capsys.readouterr()
+    line = [t for t in (err.out + err.err).splitlines() if t.startswith("epoch 1/1:")][0]
+    assert re.search(r"; data \d+\.\d s, 3 steps \d+\.\d s = [\d.]+ steps/s\)$", line), line
+
+
+def test_training_is_headless():
+    """seglab.train imports neither seglab.viz nor Matplotlib nor IPython, also while it trains (issue 26)."""
+    code = ("import sys, torch\n"
+            "from seglab.train import fit\n"
+            "from seglab.data.synthetic import SyntheticSegmentation\n"
+            "loader = torch.utils.data.DataLoader(SyntheticSegmentation(4, 16, num_classes=4, seed=1), batch_size=2)\n"
+            "fit(torch.nn.Conv2d(3, 4, 1), loader, loader, epochs=1, lr=0.01, device='cpu', progress=False)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'IPython')"
+            " or m.startswith('seglab.viz') or m.startswith('seglab.widgets')))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]", result.stdout
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from fakes import FakeDetector
+from model_tester import random_fcn
 from PIL import Image
 
 from seglab import widgets
@@ -25,20 +26,10 @@ K = 4
 
 
 def _tiny_fcn_setup():
-    from seglab.models import FCN
-
     g = torch.Generator().manual_seed(0)
     dataset = [(torch.rand(3, 64, 64, generator=g), torch.randint(0, K, (64, 64), generator=g)) for _ in range(3)]
-    models = {}
-    for seed, variant in enumerate(("32s", "8s")):
-        torch.manual_seed(seed)
-        model = FCN(K, variant, width=0.125, fc6_kernel=1)
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if not name.startswith("up"):
-                    p.normal_(0, 0.1)
-        models[f"FCN-{variant}"] = model.eval()
-    return models, dataset
+    models = {f"FCN-{variant}": random_fcn(K, variant, seed) for seed, variant in enumerate(("32s", "8s"))}
+    return models, dataset  # tests/model_tester.py: the shared small FCN
 
 
 def _instance_data(n=3):
@@ -53,6 +44,7 @@ BUILDERS = {
     "fcn_fusion_explorer": lambda: widgets.fcn_fusion_explorer(*_tiny_fcn_setup()),
     "elastic_explorer": lambda: widgets.elastic_explorer(),
     "unet_size_explorer": lambda: widgets.unet_size_explorer(),
+    "weight_map_explorer": lambda: widgets.weight_map_explorer(),  # the real nuclei
     "unpool_explorer": lambda: widgets.unpool_explorer(),
     "roi_align_explorer": lambda: widgets.roi_align_explorer(),
     "mask_rcnn_explorer": lambda: widgets.mask_rcnn_explorer(FakeDetector(), _instance_data()),
@@ -66,6 +58,7 @@ PICTURE_KEYS = {
     "fcn_fusion_explorer": ["pred", "errors", "stream_scores"],
     "elastic_explorer": ["image", "mask", "displacement"],
     "unet_size_explorer": ["levels"],
+    "weight_map_explorer": ["weights", "border"],
     "unpool_explorer": ["x", "pooled", "indices", "sparse"],
     "roi_align_explorer": ["align", "pool", "grid", "pool_rows", "pool_cols"],
     "mask_rcnn_explorer": ["image", "output", "boxes", "scores"],

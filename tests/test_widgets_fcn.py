@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from model_tester import random_fcn
 
 from seglab import widgets
 from seglab.check import fcn as checks
@@ -18,13 +19,7 @@ K = 4
 
 
 def _model(variant: str, seed: int) -> FCN:
-    torch.manual_seed(seed)
-    model = FCN(K, variant, width=0.125, fc6_kernel=1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.requires_grad and not name.startswith("up"):
-                p.normal_(0, 0.1)
-    return model.eval()
+    return random_fcn(K, variant, seed)  # tests/model_tester.py: the shared small FCN
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +171,29 @@ def test_self_checks_accept_references_and_reject_wrong_answers():
     assert checks.check_fuse_8s(checks.fuse_8s_reference)
     wrong = lambda a, b, c: torch.nn.functional.interpolate(a, scale_factor=32, mode="bilinear")  # noqa: E731
     assert not checks.check_fuse_8s(wrong)
+
+
+def test_neighbours_are_ready_and_the_cached_streams_are_fcn_stream_scores():
+    """Issue 27: every model runs once per image, the next image before the slider moves there; the decoded
+    streams equal fcn_stream_scores, and the accuracy shown is seglab.metrics.pixel_accuracy's."""
+    from seglab.metrics import pixel_accuracy
+    from seglab.models.fcn import fcn_stream_scores
+
+    g = torch.Generator().manual_seed(1)
+    dataset = [(torch.rand(3, 64, 64, generator=g), torch.randint(0, K, (64, 64), generator=g)) for _ in range(4)]
+    explorer = widgets.fcn_fusion_explorer({"FCN-32s": _model("32s", 0), "FCN-8s": _model("8s", 1)}, dataset)
+    assert sorted(explorer._cache) == [0, 1]
+    runs = []
+    for model in explorer.models.values():
+        model.stream_scores = lambda images, _f=model.stream_scores: (runs.append(1), _f(images))[1]
+    explorer.controls["image"].value = 1
+    assert len(runs) == 2 and 2 in explorer._cache  # the two models ran on image 2 only, after drawing image 1
+    for model in explorer.models.values():
+        del model.stream_scores
+    image, target = explorer.dataset[1]
+    with torch.no_grad():
+        want = fcn_stream_scores(explorer.models["FCN-8s"].eval(), image[None])
+    for name, scores in explorer.state["stream_scores"].items():
+        np.testing.assert_array_equal(scores, want[name][0].numpy())
+    assert explorer.state["pixel_accuracy"] == pytest.approx(
+        float(pixel_accuracy(torch.from_numpy(explorer.state["pred"]), target, K)))

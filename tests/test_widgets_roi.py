@@ -80,3 +80,19 @@ def test_mask_rcnn_explorer_threshold_and_image():
     assert w.state["kept"] == 2 and w.state["labels"] == [1, 2]
     w.controls["image"].value = 1
     assert w.image.value != png and "error" not in w.state
+
+
+def test_mask_rcnn_explorer_runs_the_neighbours_after_drawing():
+    """Issue 27: the next image's detections are ready before the slider moves there (a move only redraws)."""
+    data = [(torch.rand(3, 64, 64), {"boxes": torch.tensor([[10.0, 10.0, 40.0, 40.0]]), "labels": torch.tensor([1]),
+                                     "masks": torch.ones(1, 64, 64, dtype=torch.uint8)}) for _ in range(4)]
+    model = FakeDetector()
+    calls = []
+    forward = model.forward
+    model.forward = lambda images, *args: (calls.append(len(images)), forward(images, *args))[1]
+    w = widgets.mask_rcnn_explorer(model, data)
+    assert sorted(w._cache) == [0, 1] and len(calls) == 2  # image 0 drawn, image 1 ready
+    w.controls["image"].value = 1
+    assert len(calls) == 3 and sorted(w._cache) == [0, 1, 2] and "error" not in w.state  # only image 2 ran
+    w.controls["image"].value = 2
+    assert len(calls) == 4 and w.state["num_targets"] == 1

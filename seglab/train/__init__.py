@@ -2,8 +2,11 @@
 
     from seglab.train import fit, evaluate, load_or_train
     history = fit(model, train_loader, val_loader, epochs=10, lr=1e-3, checkpoint="checkpoints/unet.pt")
-    history.val["mIoU"][-1], history.plot()
+    history.val["mIoU"][-1], history.data_seconds[-1], history.step_seconds[-1]
     evaluate(model, val_loader)["mIoU"]
+
+Training is headless (no seglab.viz, Matplotlib or IPython here): a notebook passes ``plot=LivePlot()``
+(``seglab.widgets.live``) for a live loss plot and draws a finished run with ``seglab.viz.history.plot_history``.
 
 ``python -m seglab.train --help`` trains a registered model from the command line, also under ``torchrun``.
 """

@@ -1,7 +1,10 @@
 """The training loop every chapter uses: :func:`fit`, plus :func:`evaluate`, :func:`predict` and :func:`load_or_train`.
 
 ``fit`` is one loop you can read on a screen: for each epoch, for each batch, compute the loss, step the optimizer,
-log; then validate, save a checkpoint and redraw the plot. The helpers below it do the bookkeeping.
+log; then validate, save a checkpoint and tell the monitor (a live plot in a notebook). The helpers below it do the
+bookkeeping. Training is headless: it imports neither seglab.viz nor Matplotlib nor IPython; a notebook passes
+``plot=seglab.widgets.live.LivePlot()``. Each epoch's time waiting for data and time in steps are printed and kept in
+the History (``data_seconds``, ``step_seconds``).
 
 Two model conventions are supported:
 
@@ -33,7 +36,7 @@ from seglab.train.checkpoint import (
     set_rng_state,
 )
 from seglab.train.evaluation import evaluate
-from seglab.train.history import History, LivePlot, in_notebook
+from seglab.train.history import History
 from seglab.utils import get_device
 
 __all__ = ["fit", "load_or_train"]
@@ -41,7 +44,7 @@ __all__ = ["fit", "load_or_train"]
 def fit(model, train_loader, val_loader=None, *, epochs: int, lr: float | None = None, optimizer=None, loss_fn=None,
         scheduler=None, device=None, amp: bool | None = None, checkpoint=None, resume: bool = True,
         config: dict | None = None, val_fn=None, grad_clip: float | None = None, progress: bool = True,
-        plot: bool | None = None, scheduler_every: str = "epoch") -> History:
+        plot=None, scheduler_every: str = "epoch") -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     ``optimizer``: an optimizer, a function ``params -> optimizer``, or None for ``AdamW(lr=lr)``.
@@ -52,8 +55,11 @@ def fit(model, train_loader, val_loader=None, *, epochs: int, lr: float | None =
     ``checkpoint``: a path; written atomically after every epoch, and a run resumes from it (unless
     ``resume=False``) when its fingerprint (model, optimizer, ``config``) matches. ``val_fn(model, loader, device)``
     returns a dict of metrics (default: :func:`evaluate` for semantic models; detection models need their own).
-    ``progress``: tqdm bar; ``plot``: live plot (None = only inside a notebook). Under torchrun the model is wrapped
-    in DistributedDataParallel and only rank 0 prints, plots and writes checkpoints.
+    ``progress``: tqdm bar and a summary line per epoch (loss, metrics, time waiting for data, time in steps).
+    ``plot``: a monitor ``plot(history, force=False)``, called after every step and with ``force=True`` after every
+    epoch, e.g. ``seglab.widgets.live.LivePlot()`` for a live loss plot in a notebook; None or False: headless.
+    (``plot=True`` is deprecated: it warns and trains headless, for one release.) Under torchrun the
+    model is wrapped in DistributedDataParallel and only rank 0 prints, plots and writes checkpoints.
     """
     device = torch.device(device) if device is not None else get_device()
     model.to(device)
@@ -73,16 +79,23 @@ def fit(model, train_loader, val_loader=None, *, epochs: int, lr: float | None =
     if checkpoint is not None and resume and Path(checkpoint).exists():
         history, start_epoch = _resume(checkpoint, fingerprint, model, optimizer, scheduler, scaler, train_loader)
     net, main = _wrap_distributed(model, device), _is_main_process()
-    live = LivePlot(history) if main and (plot if plot is not None else in_notebook()) else None
+    live = _monitor(plot) if main else None
     bar = _progress_bar(train_loader, epochs, start_epoch, enabled=progress and main)
 
     for epoch in range(start_epoch, epochs):
         net.train()
         _set_sampler_epoch(train_loader, epoch)
         bar.set_description(f"epoch {epoch + 1}/{epochs}")
-        start, epoch_losses = time.perf_counter(), []
-        for step, batch in enumerate(train_loader):
+        start, epoch_losses, data_time, step_time = time.perf_counter(), [], 0.0, 0.0
+        batches, step = iter(train_loader), 0
+        while True:
+            ready = time.perf_counter()
+            batch = next(batches, _END)
+            if batch is _END:
+                break
             images, targets, extras = to_device(batch, device)
+            begin = time.perf_counter()
+            data_time += begin - ready
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 loss, terms = compute_loss(net, images, targets, extras, loss_fn)
             value = loss.item()
@@ -94,30 +107,50 @@ def fit(model, train_loader, val_loader=None, *, epochs: int, lr: float | None =
                 scheduler.step()
             history.log_step(value, terms)
             epoch_losses.append(value)
+            step_time += time.perf_counter() - begin
+            step += 1
             bar.update()
             bar.set_postfix(loss=f"{value:.4f}", refresh=False)
             if live is not None:
-                live.update()
+                live(history, force=False)
         if not epoch_losses:
             raise ValueError(f"train_loader yielded no batches in epoch {epoch + 1}")
         if scheduler is not None and scheduler_every == "epoch":
             scheduler.step()
         metrics = _validate(model, val_loader, device, val_fn, use_amp, is_detection=terms is not None)
         history.log_epoch(sum(epoch_losses) / len(epoch_losses), time.perf_counter() - start,
-                          optimizer.param_groups[0]["lr"], metrics)
+                          optimizer.param_groups[0]["lr"], metrics, data_seconds=data_time, step_seconds=step_time)
         if checkpoint is not None and main:
             save_checkpoint(checkpoint, model=model, epoch=epoch + 1, fingerprint=fingerprint, config=config,
                             optimizer=optimizer, scheduler=scheduler, scaler=scaler, history=history.to_dict(),
                             rng=rng_state(train_loader))
         if live is not None:
-            live.update(force=True)
+            live(history, force=True)
         if main and progress:
-            bar.write(_epoch_summary(epoch, epochs, history))
+            bar.write(_epoch_summary(epoch, epochs, history, len(epoch_losses)))
     bar.close()
     return history
 
 
 # --- helpers of fit -----------------------------------------------------------------------------------------------
+
+_END = object()  # the end of an epoch's batches
+
+
+def _monitor(plot):
+    """The callable ``fit`` tells about progress, or None (headless)."""
+    if plot is None or plot is False:
+        return None
+    if plot is True:  # the old form: it drew from inside training, which now imports no display code
+        warnings.warn("fit(plot=True) no longer draws and is deprecated: pass plot=seglab.widgets.live.LivePlot() "
+                      "for a live plot in a notebook, or plot=None (headless)", DeprecationWarning, stacklevel=3)
+        return None
+    if callable(plot):
+        return plot
+    if callable(getattr(plot, "update", None)):
+        return plot.update
+    raise TypeError(f"plot must be None or a monitor plot(history, force=...), e.g. LivePlot(); got {plot!r}")
+
 
 def _backward_and_step(loss, model, optimizer, scaler, grad_clip):
     """Gradients and one optimizer step; with AMP the GradScaler scales the loss and skips steps with inf grads."""
@@ -214,10 +247,13 @@ def _wrap_distributed(model, device):
     return DistributedDataParallel(model, device_ids=[index])
 
 
-def _epoch_summary(epoch, epochs, history):
+def _epoch_summary(epoch, epochs, history, steps):
+    """``epoch 2/8: train loss 0.4210  val mIoU 0.5123  (31.0 s; data 0.4 s, 250 steps 27.9 s = 9.0 steps/s)``"""
     val = "  ".join(f"val {k} {v[-1]:.4f}" for k, v in history.val.items() if v)
+    step_seconds = history.step_seconds[-1]
     return f"epoch {epoch + 1}/{epochs}: train loss {history.epoch_loss[-1]:.4f}  {val}  " \
-           f"({history.epoch_seconds[-1]:.1f} s)"
+           f"({history.epoch_seconds[-1]:.1f} s; data {history.data_seconds[-1]:.1f} s, {steps} steps " \
+           f"{step_seconds:.1f} s = {steps / max(step_seconds, 1e-9):.1f} steps/s)"
 
 
 # --- load a finished run, else train ------------------------------------------------------------------------------

@@ -203,6 +203,16 @@ def register_data_source(name: str, source: Callable) -> None:
     DATA_SOURCES[name] = source
 
 
+def _cacheable(recipe, train) -> bool:
+    """Whether a recipe's training batches can come from :class:`seglab.data.cache.CachedSceneLoader`: a whole split
+    of generated scenes (not a subset, not the shipped train split), no crops, no elastic deformation, epochs."""
+    from seglab.data import SceneDataset
+
+    return (recipe.data == "scenes" and isinstance(train, SceneDataset) and recipe.scene_seed is not None
+            and not recipe.crop and not recipe.elastic and recipe.steps is None
+            and recipe.augment in {"semantic": ("dihedral", "none"), "instance": ("hflip", "none")}[recipe.task])
+
+
 def recipe_datasets(recipe, quick: bool = False):
     """``(train, val)`` datasets of a recipe; ``quick``: its quick scenes and the first 8 val images. A recipe with
     ``val_images`` validates on that many first val images."""
@@ -217,10 +227,24 @@ def recipe_datasets(recipe, quick: bool = False):
     return train, val
 
 
-def recipe_loaders(recipe, train, val, *, val_batch_size: int = 16):
+def recipe_loaders(recipe, train, val, *, val_batch_size: int = 16, device=None):
     """``(train_loader, val_loader)`` of a recipe. Shuffled by a generator seeded with ``recipe.seed``; with
-    ``recipe.steps``, ``steps`` batches drawn with replacement, spread over ``min(recipe.epochs, steps)`` epochs."""
+    ``recipe.steps``, ``steps`` batches drawn with replacement, spread over ``min(recipe.epochs, steps)`` epochs.
+
+    Generated scenes with flips and turns only (every shipped recipe) are loaded once into memory and batched from
+    there, augmented as batched ops on ``device`` (:class:`seglab.data.cache.CachedSceneLoader`: bit for bit the
+    batches of the DataLoader it replaces, without decoding a PNG per sample); other data go through a DataLoader."""
     from seglab.data import detection_collate
+
+    if _cacheable(recipe, train):
+        from seglab.data.cache import CachedSceneLoader
+
+        batch = min(recipe.batch_size, len(train))
+        train_loader = CachedSceneLoader(train.root, "train", recipe.task, batch, shuffle=True, seed=recipe.seed,
+                                         augment=recipe.augment, drop_last=len(train) > batch,
+                                         device=device if device is not None else "cpu")
+        collate = detection_collate if recipe.task == "instance" else None
+        return train_loader, DataLoader(val, batch_size=val_batch_size, collate_fn=collate)
 
     collate = detection_collate if recipe.task == "instance" else None
     if recipe.data == "voc":

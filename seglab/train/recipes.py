@@ -336,7 +336,7 @@ def train_recipe(recipe: Recipe | str, *, quick: bool = False, device=None, prog
     set_seed(run.seed)
     model = build_model(run, init_dir)
     train, val = recipe_datasets(run, quick)
-    train_loader, val_loader = recipe_loaders(run, train, val)
+    train_loader, val_loader = recipe_loaders(run, train, val, device=device)
     epochs = min(run.epochs, run.steps) if run.steps else run.epochs
     total = epochs * len(train_loader)
     curve = []
@@ -412,6 +412,11 @@ def run_recipe(recipe: Recipe | str, *, quick: bool = False, out_dir=None, devic
         "metrics": score(model), "curve": {"x": "epoch", "y": "DSB score" if recipe.data == "nuclei" else "mIoU"
                                            if recipe.task == "semantic" else "mask AP", "points": run.curve},
     }
+    history = run.history  # where the time went: waiting for batches, and in the steps (seglab.train.fit measures it)
+    if getattr(history, "data_seconds", None):
+        data_s, step_s = (sum(v for v in getattr(history, k) if v == v) for k in ("data_seconds", "step_seconds"))
+        entry["time_split"] = {"data_s": round(data_s, 1), "steps_s": round(step_s, 1),
+                               "steps_per_s": round(run.steps / step_s, 2) if step_s else None}
     if recipe.task == "instance":  # which RoIAlign op ran ("auto": seglab's on the CPU, torchvision's on CUDA)
         from seglab.models.maskrcnn import roi_align_impl_in_use
 

@@ -1,8 +1,9 @@
 """Pure renderers: arrays in, a Matplotlib figure or an RGB array out. No widgets, no display calls.
 
-Chapter-specific renderers live in submodules (``seglab.viz.transposed`` and so on); the core is here. Figures
-for notebooks are Matplotlib (``draw_*``, ``show_*``); the explorers' pictures (``*_picture``) are painted straight
-into ``uint8[H, W, 3]`` arrays with :mod:`seglab.viz.raster`, fast enough to redraw on every slider move.
+Chapter-specific renderers live in submodules (``seglab.viz.transposed`` and so on; a training run's curves:
+``seglab.viz.history.plot_history``); the core is here. Figures for notebooks are Matplotlib (``draw_*``,
+``show_*``); the explorers' pictures (``*_picture``) are painted straight into ``uint8[H, W, 3]`` arrays with
+:mod:`seglab.viz.raster`, fast enough to redraw on every slider move.
 """
 
 from __future__ import annotations

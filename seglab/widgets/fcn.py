@@ -9,21 +9,26 @@ import numpy as np
 import torch
 
 from seglab.data.classes import IGNORE_INDEX
-from seglab.models.fcn import FCN, STREAMS, fcn_stream_scores
+from seglab.metrics import pixel_accuracy
+from seglab.models.fcn import FCN, STREAMS
 from seglab.viz.fcn import fusion_picture
 from seglab.widgets.base import Explorer, shipped_models
+from seglab.widgets.neighbours import PrefetchNeighbours
 
 __all__ = ["fcn_fusion_explorer", "FusionExplorer"]
 
 
-class FusionExplorer(Explorer):
+class FusionExplorer(PrefetchNeighbours, Explorer):
     """Pick an image, a model and the streams to fuse (32s, +pool4, +pool3).
 
     The FCN decoder is linear (bias-free upsampling, fusion by summation), so a model's logits are exactly the sum
-    of its streams decoded alone; leaving a stream out shows what the model predicts without it. Each model runs
-    once per image (cached), so the stream checkboxes only redraw. ``state`` holds ``index``, ``model``,
-    ``streams`` (the fused ones), ``pred`` (``int64[H,W]``), ``errors`` (``bool[H,W]``), ``pixel_accuracy``,
-    ``stream_scores`` (name -> ``float32[K,H,W]``) and ``stream_means`` (mean absolute upsampled score per stream).
+    of its streams decoded alone; leaving a stream out shows what the model predicts without it. Every model runs
+    once per image and keeps its stream scores at their own strides (small); the neighbouring images are computed
+    right after a picture is shown, so moving the image slider by one only decodes and redraws (issue 27: within
+    150 ms in the browser with the machine loaded) and the stream checkboxes only redraw. ``state`` holds
+    ``index``, ``model``, ``streams`` (the fused ones), ``pred`` (``int64[H,W]``), ``errors`` (``bool[H,W]``),
+    ``pixel_accuracy`` (:func:`seglab.metrics.pixel_accuracy`), ``stream_scores`` (name -> ``float32[K,H,W]``) and
+    ``stream_means`` (mean absolute upsampled score per stream).
     Without ``models`` it shows the shipped FCN-32s/16s/8s (untrained ones, with a notice, when those are missing).
     """
 
@@ -47,7 +52,8 @@ class FusionExplorer(Explorer):
         if len(dataset) == 0:
             raise ValueError("dataset is empty")
         self.models, self.dataset = dict(models), dataset
-        self._cache: dict = {}
+        self._cache: dict = {}  # image index -> (image, target, {model name: {stream: score map at its stride}})
+        self._decoded: tuple = (None, None)  # (model name, index) -> its streams upsampled, for the last one drawn
         finest = max(self.models, key=lambda n: len(self.models[n].streams))
         controls = {
             "image": W.IntSlider(value=0, min=0, max=len(dataset) - 1, description="image", continuous_update=False),
@@ -59,19 +65,33 @@ class FusionExplorer(Explorer):
                          layout_rows=[["image", "model"], [f"fuse_{s}" for s in STREAMS]],
                          notice=notice)
 
-    def _streams(self, name: str, index: int):
-        key = (name, index)
-        if key not in self._cache:
+    def _coarse(self, index: int):
+        """Every model's stream scores for image ``index`` (one run each, cached), before upsampling."""
+        if index not in self._cache:
             image, target = self.dataset[index]
+            coarse = {}
+            for name, model in self.models.items():
+                param = next(model.parameters())
+                was_training = model.training
+                model.eval()
+                with torch.no_grad():
+                    coarse[name] = model.stream_scores(image[None].to(param.device, param.dtype))
+                model.train(was_training)
+            self._cache[index] = (image, np.asarray(target), coarse)
+        return self._cache[index]
+
+    _compute = _coarse  # what PrefetchNeighbours runs for the images next to the one shown
+
+    def _streams(self, name: str, index: int):
+        """Image, target and each stream of model ``name`` upsampled to the image (``fcn_stream_scores``)."""
+        if self._decoded[0] != (name, index):
+            image, target, coarse = self._coarse(index)
             model = self.models[name]
-            param = next(model.parameters())
-            was_training = model.training
-            model.eval()
-            with torch.no_grad():
-                scores = fcn_stream_scores(model, image[None].to(param.device, param.dtype))
-            model.train(was_training)
-            self._cache[key] = (image, np.asarray(target), {k: v[0].cpu().numpy() for k, v in scores.items()})
-        return self._cache[key]
+            with torch.no_grad():  # fcn_stream_scores' decoding of the cached scores
+                scores = {k: model.decode({k: v}, image.shape[-2:])[0].cpu().numpy()
+                          for k, v in coarse[name].items()}
+            self._decoded = ((name, index), (image, target, scores))
+        return self._decoded[1]
 
     def render(self, values):
         name, index = values["model"], int(values["image"])
@@ -86,9 +106,8 @@ class FusionExplorer(Explorer):
         image, target, scores = self._streams(name, index)
         fused = sum(scores[s] for s in selected)  # NumPy: the cached scores of one image are small
         pred = fused.argmax(0)
-        valid = target != IGNORE_INDEX
-        errors = (pred != target) & valid
-        accuracy = float(1 - errors.sum() / max(valid.sum(), 1))
+        errors = (pred != target) & (target != IGNORE_INDEX)
+        accuracy = float(pixel_accuracy(torch.from_numpy(pred), torch.as_tensor(target), model.num_classes))
         picture = fusion_picture(image, target, scores, selected, pred, model_name=name)
         state = {
             "index": index, "model": name, "streams": selected, "pred": pred, "errors": errors,
