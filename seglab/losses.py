@@ -27,18 +27,14 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from seglab.data.classes import IGNORE_INDEX
-from seglab.utils import to_numpy
+from seglab.utils import integer_map
 
-__all__ = ["unet_weight_map", "unet_weight_map_naive", "class_balance_weights", "weighted_cross_entropy"]
+__all__ = ["unet_weight_map", "unet_weight_map_naive", "class_balance_weights", "weighted_cross_entropy",
+           "nearest_instance_distances", "border_term"]
 
 
 def _to_numpy_mask(mask, name: str) -> np.ndarray:
-    array = to_numpy(mask)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D [H, W] array of integer ids, got shape {array.shape}")
-    if array.dtype.kind not in "iub":
-        raise ValueError(f"{name} must hold integer ids, got dtype {array.dtype}")
-    return array.astype(np.int64)
+    return integer_map(mask, name)
 
 
 def class_balance_weights(labels, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
@@ -52,16 +48,42 @@ def class_balance_weights(labels, ignore_index: int = IGNORE_INDEX) -> np.ndarra
     return weights
 
 
-def _border_term(instances: np.ndarray, w0: float, sigma: float, distances) -> np.ndarray:
+def _two_nearest(instances: np.ndarray, distances) -> tuple[np.ndarray, np.ndarray] | None:
     ids = [int(i) for i in np.unique(instances) if i > 0]
-    term = np.zeros(instances.shape, dtype=np.float64)
     if len(ids) < 2:
-        return term
+        return None
     d = np.sort(np.stack([distances(instances, k) for k in ids]), axis=0)
-    d1, d2 = d[0], d[1]
-    background = instances == 0
-    term[background] = w0 * np.exp(-((d1 + d2)[background] ** 2) / (2.0 * sigma**2))
+    return d[0], d[1]
+
+
+def nearest_instance_distances(instance_mask) -> tuple[np.ndarray, np.ndarray]:
+    """``(d1, d2)``, float64 ``[H, W]``: every pixel's distance to the nearest and to the second-nearest object of
+    ``instance_mask`` (``int[H, W]``, 0 = background; Euclidean, to the object's closest pixel). Both are ``inf``
+    when the mask has fewer than two objects. They do not depend on ``w0`` or ``sigma``, so computing them once lets
+    :func:`border_term` redraw the weight map for any setting at once (the explorer does)."""
+    instances = _to_numpy_mask(instance_mask, "instance_mask")
+    pair = _two_nearest(instances, lambda inst, k: ndimage.distance_transform_edt(inst != k))
+    if pair is None:
+        return np.full(instances.shape, np.inf), np.full(instances.shape, np.inf)
+    return pair
+
+
+def border_term(d1, d2, background, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:
+    """The weight map's second term, ``w0 * exp(-(d1 + d2)**2 / (2 sigma**2))`` on ``background`` pixels (bool
+    ``[H, W]``) and 0 on the objects: large in the narrow gaps between two objects, where both distances are
+    small."""
+    _check_params(w0, sigma)
+    d1, d2, background = (np.asarray(a) for a in (d1, d2, background))
+    term = np.zeros(d1.shape, dtype=np.float64)
+    term[background] = float(w0) * np.exp(-((d1 + d2)[background] ** 2) / (2.0 * float(sigma) ** 2))
     return term
+
+
+def _border_term(instances: np.ndarray, w0: float, sigma: float, distances) -> np.ndarray:
+    pair = _two_nearest(instances, distances)
+    if pair is None:
+        return np.zeros(instances.shape, dtype=np.float64)
+    return border_term(pair[0], pair[1], instances == 0, w0, sigma)
 
 
 def _check_params(w0, sigma) -> None:

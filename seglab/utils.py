@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["QUICK", "DATA_DIR", "CHECKPOINT_DIR", "REPO_ROOT", "get_device", "set_seed", "quick_or",
-           "atomic_write_bytes", "to_numpy", "UnknownNameError", "weights_dir", "results_dir", "train_mode"]
+           "atomic_write_bytes", "to_numpy", "integer_map", "UnknownNameError", "weights_dir", "results_dir",
+           "train_mode"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Folder with the data the notebooks use (override with ``SEGLAB_DATA_DIR``).
@@ -96,6 +97,19 @@ def to_numpy(x) -> np.ndarray:
     if torch is not None and isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+def integer_map(array, name: str, *, non_negative: bool = False) -> np.ndarray:
+    """A 2-D map of integer ids or labels (tensor or array-like) as an ``int64`` NumPy array, with an error naming
+    ``name`` for another shape or dtype (and, with ``non_negative``, for a negative id)."""
+    array = to_numpy(array)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D [H, W] map of integer ids, got shape {array.shape}")
+    if array.dtype.kind not in "iub":
+        raise ValueError(f"{name} must hold integer ids, got dtype {array.dtype}")
+    if non_negative and array.size and array.min() < 0:
+        raise ValueError(f"{name} has negative id {int(array.min())}; expected 0 (background) or positive ids")
+    return array.astype(np.int64)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

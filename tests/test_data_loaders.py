@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from seglab.data import COCOInstances, COCOPanoptic, SceneDataset, VOCSegmentation, detection_collate, make_scenes
+from seglab.data import COCOInstances, COCOPanoptic, SceneDataset, VOCSegmentation, detection_collate
 from seglab.data.classes import CATEGORIES, NUM_CLASSES, NUM_THINGS
 from seglab.data.formats import encode_palette_png, rle_encode, voc_palette_array
 from seglab.data.transforms import (
@@ -28,9 +28,9 @@ from seglab.utils import DATA_DIR
 VOC = Path("VOCdevkit") / "VOC2012"
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return make_scenes(tmp_path_factory.mktemp("loaders") / "scenes", 6, 2, size=128, seed=5)
+@pytest.fixture
+def root(scenes):
+    return scenes  # tests/conftest.py: 6 train and 2 val scenes, 128 px, seed 5
 
 
 @pytest.fixture
@@ -284,8 +284,10 @@ def test_transforms_keep_device(root):
 
 
 def test_wrong_split_and_task_say_what_is_allowed(root):
-    with pytest.raises(ValueError, match=r"split must be 'train' or 'val', got 'test'"):
-        SceneDataset(root, "test")
+    with pytest.raises(ValueError, match=r"split must be 'train', 'val' or 'test', got 'holdout'"):
+        SceneDataset(root, "holdout")
+    with pytest.raises(ValueError, match=r"split must be one of \['train', 'val'\] \(lists in "):
+        SceneDataset(root, "test")  # made without a test split (make_scenes(..., num_test=0))
     with pytest.raises(ValueError, match=r"task must be one of \('semantic', 'instance', 'panoptic'\)"):
         SceneDataset(root, "train", "depth")
     with pytest.raises(ValueError, match=r"split must be one of \['train', 'val'\]"):
@@ -299,9 +301,14 @@ def test_wrong_split_and_task_say_what_is_allowed(root):
 def test_missing_and_corrupt_images_name_the_file(scratch):
     ds = SceneDataset(scratch, "train")
     missing = scratch / VOC / "JPEGImages" / "train_00001.jpg"
+    kept = missing.read_bytes()
     missing.unlink()
     with pytest.raises(FileNotFoundError, match="train_00001.jpg"):
-        ds[1]
+        ds[1]  # deleted after the dataset was made: named when read
+    listed = r"1 image file\(s\) listed in .*train\.txt not found .*train_00001\.jpg"
+    with pytest.raises(FileNotFoundError, match=listed):
+        SceneDataset(scratch, "train")  # a new dataset checks every listed file up front
+    missing.write_bytes(kept)
     corrupt = scratch / VOC / "JPEGImages" / "train_00002.jpg"
     corrupt.write_bytes(b"not a jpeg at all")
     with pytest.raises(ValueError, match=r"corrupt.*|train_00002\.jpg"):
@@ -312,6 +319,84 @@ def test_missing_and_corrupt_images_name_the_file(scratch):
     truncated.write_bytes(truncated.read_bytes()[:40])
     with pytest.raises(ValueError, match="train_00003.png"):
         ds[3]
+
+
+@pytest.mark.parametrize("part", ["ImageSets", "SegmentationClass", "JPEGImages"])
+def test_a_voc_folder_without_a_part_names_it_and_the_layout(scratch, part):
+    shutil.rmtree(scratch / VOC / part)
+    lacks = "ImageSets/Segmentation/" if part == "ImageSets" else part + "/"
+    with pytest.raises(FileNotFoundError, match=rf"is not a VOC 2012 folder: .*VOC2012 has no {lacks}.*expected "
+                                                rf"VOC2012/JPEGImages/NAME\.jpg, VOC2012/SegmentationClass/NAME\.png"):
+        VOCSegmentation(scratch)
+    with pytest.raises(FileNotFoundError, match=r"VOC root .*nowhere not found: expected a folder with VOC2012/"):
+        VOCSegmentation(scratch / "nowhere")
+
+
+def test_a_missing_mask_or_an_empty_split_names_the_file(scratch):
+    (scratch / VOC / "SegmentationClass" / "train_00003.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"1 mask file\(s\) listed in .*train\.txt not found "
+                                                r"\(e\.g\. .*SegmentationClass/train_00003\.png\); expected VOC2012/"):
+        VOCSegmentation(scratch, "train")
+    (scratch / VOC / "ImageSets" / "Segmentation" / "val.txt").write_text("\n")
+    with pytest.raises(ValueError, match=r"split file .*val\.txt lists no image; expected one NAME a line"):
+        VOCSegmentation(scratch, "val")
+
+
+def test_a_voc_mask_value_outside_the_21_classes_names_the_file(scratch):
+    path = scratch / VOC / "SegmentationClass" / "train_00002.png"
+    labels = np.zeros((128, 128), dtype=np.uint8)
+    labels[0, 0] = 30
+    path.write_bytes(encode_palette_png(labels))
+    with pytest.raises(ValueError, match=r"train_00002\.png has label\(s\) \[30\] outside the classes 0\.\.20 "
+                                         r"\(and 255 = ignore\)"):
+        VOCSegmentation(scratch, "train")[2]
+
+
+def _edit_json(path, edit):
+    import json
+
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def test_coco_readers_name_the_missing_folder_or_file_and_the_layout(scratch):
+    annotations, images = scratch / "coco" / "annotations", scratch / VOC / "JPEGImages"
+    with pytest.raises(FileNotFoundError, match=r"image_dir .*nowhere not found: expected the folder that holds the "
+                                                r"images named in .*instances_val\.json \(an annotation JSON"):
+        COCOInstances(annotations / "instances_val.json", scratch / "nowhere")
+    with pytest.raises(FileNotFoundError, match=r"annotation file .*instances_test\.json not found: expected an annot"):
+        COCOInstances(annotations / "instances_test.json", images)
+    with pytest.raises(FileNotFoundError, match=r"panoptic_dir .*nowhere not found: expected the folder of id PNGs"):
+        COCOPanoptic(annotations / "panoptic_val.json", images, scratch / "nowhere")
+    (images / "val_00001.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match=r"1 image file\(s\) listed in .*instances_val\.json not found "
+                                                r"\(e\.g\. .*val_00001\.jpg\); expected an annotation JSON"):
+        COCOInstances(annotations / "instances_val.json", images)
+    (scratch / "coco" / "panoptic_train" / "train_00004.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"1 panoptic PNG\(s\) listed in .*panoptic_train\.json not found "
+                                                r"\(e\.g\. .*train_00004\.png\)"):
+        COCOPanoptic(annotations / "panoptic_train.json", images, scratch / "coco" / "panoptic_train")
+
+
+def test_coco_readers_refuse_unknown_categories_and_images_when_opened(scratch):
+    annotations, images = scratch / "coco" / "annotations", scratch / VOC / "JPEGImages"
+    _edit_json(annotations / "instances_train.json", lambda d: d["annotations"][0].update(category_id=99))
+    with pytest.raises(ValueError, match=r"annotation 1 in .*instances_train\.json has category_id 99, not one of "
+                                         r"the file's categories \[5, 6, 7, 8\]"):
+        COCOInstances(annotations / "instances_train.json", images)
+    _edit_json(annotations / "instances_train.json", lambda d: d["annotations"][0].update(category_id=5, image_id=77))
+    with pytest.raises(ValueError, match=r"annotation 1 in .*instances_train\.json refers to image_id 77, which is "
+                                         r"not in its 'images' list"):
+        COCOInstances(annotations / "instances_train.json", images)
+    _edit_json(annotations / "panoptic_val.json", lambda d: d["annotations"][0]["segments_info"][0].update(
+        category_id=0))
+    with pytest.raises(ValueError, match=r"segment \d+ of image 7 in .*panoptic_val\.json has category_id 0, not one "
+                                         r"of the file's categories \[1, 2, 3, 4, 5, 6, 7, 8\]"):
+        COCOPanoptic(annotations / "panoptic_val.json", images, scratch / "coco" / "panoptic_val")
+    _edit_json(annotations / "instances_val.json", lambda d: d.pop("categories"))
+    with pytest.raises(ValueError, match=r"instances_val\.json has no 'categories' list; expected an annotation JSON"):
+        COCOInstances(annotations / "instances_val.json", images)
 
 
 def test_mask_label_outside_the_classes_is_reported_with_label_and_file(scratch):

@@ -162,8 +162,8 @@ def test_every_shipped_checkpoint_reproduces_its_metrics(name, split):
     """The manifest's figures on val (where settings were chosen) and on the held-out test split (what is reported)."""
     info = pretrained_info(name)
     model = load_pretrained(name)
-    task = "instance" if info["model"] == "mask_rcnn" else "semantic"
-    metrics = evaluate_model(task, model, device="cpu", split=split)
+    recipe = RECIPES[name]  # its task and data: the scenes' split, or the micrograph's region of that name
+    metrics = evaluate_model(recipe, model, device="cpu", split=split)
     _assert_same_metrics(metrics, info["metrics" if split == "val" else "test_metrics"])
 
 

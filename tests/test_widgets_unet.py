@@ -1,5 +1,6 @@
 """U-Net explorers (state follows the sliders; invalid sizes give a message) and the chapter's self-checks."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -98,3 +99,31 @@ def test_size_explorer_knows_which_sizes_fit(size, depth, padding, output):
         assert w.state["levels"][0]["size"] == (size - (4 if padding == "valid" else 0),) * 2  # drawn up to the break
     else:
         assert w.state["valid"] and "error" not in w.state and w.state["output_size"] == output
+
+
+def test_weight_map_explorer_matches_unet_weight_map_for_every_setting():
+    from seglab.losses import unet_weight_map
+    from seglab.widgets.unet import weight_map_explorer
+
+    instances = np.zeros((24, 30), dtype=np.int64)
+    instances[4:12, 3:12], instances[4:12, 14:22], instances[15:21, 5:25] = 1, 2, 3  # gaps of 2 and 3 px
+    image = torch.rand(1, 24, 30)
+    w = weight_map_explorer(image, instances)
+    for w0, sigma in ((10.0, 5.0), (3.0, 2.0), (0.0, 7.5)):
+        with w.hold():
+            w.controls["w0"].value, w.controls["sigma"].value = w0, sigma
+        w.refresh()
+        want = unet_weight_map(torch.from_numpy(instances), w0=w0, sigma=sigma, dtype=torch.float64).numpy()
+        assert np.allclose(w.state["weights"], want) and w.state["max_weight"] == pytest.approx(want.max())
+    assert w.state["gap_pixels"] == 0 and "w0=0.0" in w.state["pytorch"]  # no border term without w0
+
+
+def test_weight_map_explorer_opens_on_real_touching_nuclei():
+    from seglab.metrics.instances import touching_pairs
+    from seglab.widgets import weight_map_explorer
+
+    w = weight_map_explorer()
+    assert len(touching_pairs(w.instances)) == 7 and w.state["gap_pixels"] > 200
+    before, gaps = w.state["border"].copy(), w.state["gap_pixels"]
+    w.controls["sigma"].value = 2.0  # a narrower band: fewer background pixels weigh more than 1
+    assert (w.state["border"] <= before + 1e-9).all() and w.state["gap_pixels"] < gaps / 2

@@ -25,7 +25,7 @@ from seglab.data.classes import CATEGORIES, IGNORE_INDEX, NUM_CLASSES
 from seglab.data.formats import check_labels, decode_segmentation, load_json, read_label_png, read_rgb_image, rgb_to_id
 
 __all__ = ["SceneDataset", "VOCSegmentation", "COCOInstances", "COCOPanoptic", "detection_collate",
-           "find_voc_root", "image_to_tensor", "load_image", "TASKS", "VOC_NUM_CLASSES"]
+           "find_voc_root", "image_to_tensor", "load_image", "TASKS", "VOC_NUM_CLASSES", "VOC_LAYOUT", "COCO_LAYOUT"]
 
 TASKS = ("semantic", "instance", "panoptic")
 VOC_NUM_CLASSES = 21  # PASCAL VOC: background + 20 object classes
@@ -44,16 +44,41 @@ def load_image(path) -> torch.Tensor:
     return image_to_tensor(read_rgb_image(path))
 
 
+#: What :class:`VOCSegmentation` reads (the PASCAL VOC 2012 release, and what ``make_scenes`` writes).
+VOC_LAYOUT = ("VOC2012/JPEGImages/NAME.jpg, VOC2012/SegmentationClass/NAME.png (palette indices, 255 = void) and "
+              "VOC2012/ImageSets/Segmentation/SPLIT.txt (one NAME a line), the VOC2012 folder given directly or as "
+              "VOCdevkit/VOC2012")
+#: What :class:`COCOInstances` / :class:`COCOPanoptic` read.
+COCO_LAYOUT = ("an annotation JSON (instances_*.json or panoptic_*.json) with 'images' (id, file_name), 'annotations' "
+               "and 'categories' lists, an image folder holding every image's file_name, and for panoptic a folder of "
+               "id PNGs (the annotations' file_name)")
+_VOC_PARTS = ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation")
+
+
 def find_voc_root(root) -> Path:
-    """``root`` may be the ``VOC2012`` folder itself or a folder holding ``VOCdevkit/VOC2012``."""
+    """``root`` may be the ``VOC2012`` folder itself or a folder holding ``VOCdevkit/VOC2012`` (or ``VOC2012``).
+    A folder that is not one names the parts it lacks and the expected layout."""
     root = Path(root)
-    for candidate in (root, root / "VOCdevkit" / "VOC2012", root / "VOC2012"):
-        if (candidate / "JPEGImages").is_dir() and (candidate / "ImageSets" / "Segmentation").is_dir():
+    if not root.is_dir():
+        raise FileNotFoundError(f"VOC root {root} not found: expected a folder with {VOC_LAYOUT}")
+    candidates = (root, root / "VOCdevkit" / "VOC2012", root / "VOC2012")
+    for candidate in candidates:
+        if all((candidate / part).is_dir() for part in _VOC_PARTS):
             return candidate
-    raise FileNotFoundError(
-        f"root {root} is not a VOC 2012 folder: expected JPEGImages/ and ImageSets/Segmentation/ in it or in "
-        f"{root / 'VOCdevkit' / 'VOC2012'}"
-    )
+    # the candidate that has most of the layout is the one the user meant: say what it lacks
+    best = max(candidates, key=lambda c: sum((c / part).is_dir() for part in _VOC_PARTS))
+    missing = [part + "/" for part in _VOC_PARTS if not (best / part).is_dir()]
+    raise FileNotFoundError(f"root {root} is not a VOC 2012 folder: {best} has no {', '.join(missing)}; "
+                            f"expected {VOC_LAYOUT}")
+
+
+def _first_missing(paths, what: str, source, layout: str) -> None:
+    """FileNotFoundError naming up to 3 of ``paths`` that do not exist, how many, and the expected layout."""
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        shown = ", ".join(str(p) for p in missing[:3])
+        raise FileNotFoundError(f"{len(missing)} {what} listed in {source} not found (e.g. {shown}); "
+                                f"expected {layout}")
 
 
 class VOCSegmentation(Dataset):
@@ -75,7 +100,12 @@ class VOCSegmentation(Dataset):
         if not isinstance(num_classes, int) or not 1 <= num_classes <= IGNORE_INDEX:
             raise ValueError(f"num_classes must be an int in 1..{IGNORE_INDEX}, got {num_classes!r}")
         self.split, self.transforms, self.num_classes = split, transforms, num_classes
-        self.names = [line.strip() for line in (split_dir / f"{split}.txt").read_text().splitlines() if line.strip()]
+        split_file = split_dir / f"{split}.txt"
+        self.names = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
+        if not self.names:
+            raise ValueError(f"split file {split_file} lists no image; expected one NAME a line ({VOC_LAYOUT})")
+        _first_missing([self.image_path(i) for i in range(len(self.names))], "image file(s)", split_file, VOC_LAYOUT)
+        _first_missing([self.mask_path(i) for i in range(len(self.names))], "mask file(s)", split_file, VOC_LAYOUT)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -99,22 +129,42 @@ class VOCSegmentation(Dataset):
 class _COCOBase(Dataset):
     def __init__(self, annotation_file, image_dir, transforms=None):
         self.annotation_file, self.image_dir = Path(annotation_file), Path(image_dir)
+        if not self.annotation_file.is_file():
+            raise FileNotFoundError(f"annotation file {self.annotation_file} not found: expected {COCO_LAYOUT}")
         self.data = load_json(self.annotation_file)
         for key in ("images", "annotations", "categories"):
-            if key not in self.data:
-                raise ValueError(f"annotation file {self.annotation_file} has no {key!r} list")
+            if not isinstance(self.data, dict) or not isinstance(self.data.get(key), list):
+                raise ValueError(f"annotation file {self.annotation_file} has no {key!r} list; expected {COCO_LAYOUT}")
         if not self.image_dir.is_dir():
-            raise FileNotFoundError(f"image_dir not found: {self.image_dir}")
+            raise FileNotFoundError(f"image_dir {self.image_dir} not found: expected the folder that holds the images "
+                                    f"named in {self.annotation_file} ({COCO_LAYOUT})")
+        for index, entry in enumerate(self.data["images"]):
+            if not isinstance(entry, dict) or "id" not in entry or "file_name" not in entry:
+                raise ValueError(f"{self.annotation_file}: images[{index}] lacks 'id' or 'file_name'; "
+                                 f"expected {COCO_LAYOUT}")
         self.transforms = transforms
         self.images = sorted(self.data["images"], key=lambda im: im["id"])
         self.image_ids = [int(im["id"]) for im in self.images]
         self.categories = self.data["categories"]
+        _first_missing([self.image_dir / im["file_name"] for im in self.images], "image file(s)",
+                       self.annotation_file, COCO_LAYOUT)
+        known = set(self.image_ids)
+        for ann in self.data["annotations"]:
+            if int(ann.get("image_id", -1)) not in known:
+                raise ValueError(f"annotation {ann.get('id')} in {self.annotation_file} refers to image_id "
+                                 f"{ann.get('image_id')!r}, which is not in its 'images' list")
 
     def __len__(self) -> int:
         return len(self.images)
 
     def _image(self, index: int) -> torch.Tensor:
         return load_image(self.image_dir / self.images[index]["file_name"])
+
+
+def _check_category(category_id, known, what: str, path) -> None:
+    if not isinstance(category_id, int) or category_id not in known:
+        raise ValueError(f"{what} in {path} has category_id {category_id!r}, not one of the file's categories "
+                         f"{sorted(known)}")
 
 
 class COCOInstances(_COCOBase):
@@ -129,6 +179,8 @@ class COCOInstances(_COCOBase):
         self.label_of = {int(c["id"]): k + 1 for k, c in enumerate(self.categories)}
         self.by_image: dict[int, list] = {i: [] for i in self.image_ids}
         for ann in self.data["annotations"]:
+            _check_category(ann.get("category_id"), self.label_of, f"annotation {ann.get('id')}",
+                            self.annotation_file)
             self.by_image.setdefault(int(ann["image_id"]), []).append(ann)
 
     def __getitem__(self, index: int):
@@ -136,9 +188,6 @@ class COCOInstances(_COCOBase):
         height, width = image.shape[1:]
         anns, masks = self.by_image[self.image_ids[index]], []
         for ann in anns:
-            if ann["category_id"] not in self.label_of:
-                raise ValueError(f"annotation {ann.get('id')} in {self.annotation_file} has category_id "
-                                 f"{ann['category_id']}, not one of {sorted(self.label_of)}")
             try:
                 masks.append(decode_segmentation(ann["segmentation"], height, width))
             except ValueError as exc:
@@ -169,12 +218,19 @@ class COCOPanoptic(_COCOBase):
         super().__init__(annotation_file, image_dir, transforms)
         self.panoptic_dir = Path(panoptic_dir)
         if not self.panoptic_dir.is_dir():
-            raise FileNotFoundError(f"panoptic_dir not found: {self.panoptic_dir}")
+            raise FileNotFoundError(f"panoptic_dir {self.panoptic_dir} not found: expected the folder of id PNGs "
+                                    f"named in {self.annotation_file} ({COCO_LAYOUT})")
         self.by_image = {int(a["image_id"]): a for a in self.data["annotations"]}
         missing = [i for i in self.image_ids if i not in self.by_image]
         if missing:
             raise ValueError(f"{self.annotation_file}: images {missing[:5]} have no panoptic annotation")
         self.isthing = {int(c["id"]): int(c.get("isthing", 1)) for c in self.categories}
+        for ann in self.data["annotations"]:
+            for segment in ann.get("segments_info", []):
+                _check_category(segment.get("category_id"), self.isthing,
+                                f"segment {segment.get('id')} of image {ann['image_id']}", self.annotation_file)
+        _first_missing([self.panoptic_dir / self.by_image[i]["file_name"] for i in self.image_ids],
+                       "panoptic PNG(s)", self.annotation_file, COCO_LAYOUT)
 
     def __getitem__(self, index: int):
         image = self._image(index)

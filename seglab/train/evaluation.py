@@ -162,7 +162,7 @@ def evaluate_nuclei(model, region: str = "test", device=None) -> dict:
     predicted instances are the connected components of its foreground (4-connected), matched to the true nuclei;
     :func:`seglab.metrics.instances.instance_scores` (DSB score, PQ, F1 at IoU 0.5, touching and merged pairs) plus
     the foreground IoU, rounded to 6 digits."""
-    from seglab.data.nuclei import score_nuclei
+    from seglab.train.nuclei import score_nuclei
 
     scores = score_nuclei(model, region, device=device)
     return {k: round(float(v), 6) if isinstance(v, float) else v for k, v in scores.items()}

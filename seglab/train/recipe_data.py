@@ -177,17 +177,20 @@ def _coco(recipe, quick: bool):
 
 def _nuclei(recipe, quick: bool):
     """The real micrograph (:mod:`seglab.data.nuclei`): random ``recipe.crop`` crops of the training region (with
-    ``extra["num_crops"]``: of 1, 2 or 4 crops' worth of it), quarter turns and flips, the U-Net paper's elastic
-    deformation when ``elastic`` (its std in pixels) and weight map when ``extra["weight_map"]`` (``w0``, ``sigma``);
-    ``steps`` x ``batch_size`` crops make one epoch. Validation scores the whole val region (one item)."""
-    from seglab.data.nuclei import NucleiCrops, nuclei_region
+    ``extra["num_crops"]``: of 1, 2 or 4 crops' worth of it), quarter turns and flips (``augment="dihedral"``),
+    a line of background between touching nuclei (:func:`seglab.data.nuclei.separate_touching`), the U-Net paper's
+    elastic deformation when ``elastic`` (its std in pixels) and weight map when ``extra["weight_map"]`` (``w0``,
+    ``sigma``); ``steps`` x ``batch_size`` crops make one epoch. Validation scores the whole val region (one item)."""
+    from seglab.data.nuclei import nuclei_region
+    from seglab.train.nuclei import NucleiCrops
 
     extra = recipe.extra
     steps = (min(recipe.steps, 2) if quick else recipe.steps) or 1
     train = NucleiCrops("train", crop=recipe.crop or 96, length=steps * recipe.batch_size,
                         elastic=bool(recipe.elastic), elastic_std=float(recipe.elastic or 10.0),
                         weight_map=bool(extra.get("weight_map", True)), w0=float(extra.get("w0", 10.0)),
-                        sigma=float(extra.get("sigma", 5.0)), num_crops=extra.get("num_crops"), seed=recipe.seed)
+                        sigma=float(extra.get("sigma", 5.0)), num_crops=extra.get("num_crops"), seed=recipe.seed,
+                        turns=recipe.augment == "dihedral")
     image, instances = nuclei_region("val")
     return train, [(image, (instances > 0).long())]
 

@@ -11,7 +11,7 @@ from seglab.utils import to_numpy
 from seglab.viz import colorize, new_figure, to_numpy_image
 
 __all__ = ["levels_from_trace", "levels_from_size_trace", "draw_unet", "unet_picture", "grid_lines", "draw_elastic",
-           "elastic_picture", "draw_weight_map"]
+           "elastic_picture", "draw_weight_map", "nuclei_overview_picture", "nuclei_prediction_picture"]
 
 
 def levels_from_trace(records) -> list[dict]:
@@ -213,3 +213,53 @@ def draw_weight_map(image, instance_mask, weights, scale: float = 2.6):
     for ax in axes:
         ax.set_xticks([]), ax.set_yticks([])
     return fig
+
+
+def _outlined(image, instances, colour=(255, 200, 0)) -> np.ndarray:
+    """``uint8[H, W, 3]``: a grey image with every object's outline drawn in ``colour``."""
+    from seglab.viz.raster import boundary, rgb8
+
+    picture = rgb8(image).copy()
+    inst = to_numpy(instances)
+    edges = np.zeros(inst.shape, dtype=bool)
+    for k in np.unique(inst[inst > 0]):
+        edges |= boundary(inst == k)
+    picture[edges] = colour
+    return picture
+
+
+def nuclei_overview_picture(image, instances, regions: dict) -> np.ndarray:
+    """The micrograph with its nuclei outlined and the fixed regions boxed and named: ``uint8[H, W, 3]``.
+    ``regions``: name -> ``(top, left, height, width)``."""
+    from seglab.viz.raster import Sheet
+
+    picture = _outlined(image, instances)
+    sheet = Sheet(picture.shape[1], picture.shape[0]).paste(picture, 0, 0)
+    colours = {"train": (0, 170, 255), "val": (80, 220, 80), "test": (255, 80, 80)}
+    for name, (top, left, height, width) in regions.items():
+        colour = colours.get(name, (255, 255, 255))
+        sheet.rect(left + 1, top + 1, left + width - 2, top + height - 2, outline=colour, width=3)
+        sheet.text(left + 8, top + 8, name, size=16, fill=colour, bold=True, background=(0, 0, 0))
+    return sheet.array()
+
+
+def nuclei_prediction_picture(image, gt, components, pairs, merged) -> np.ndarray:
+    """A region, three panels: the true nuclei outlined; the predicted instances (connected components) outlined;
+    and each touching pair of true nuclei marked at the point where they meet, red when one predicted instance
+    merged them, green when it was split. ``pairs``, ``merged``: ``(a, b)`` id pairs of ``gt``."""
+    from seglab.viz.raster import tile
+
+    gt = to_numpy(gt)
+    marks = _outlined(image, components, colour=(255, 200, 0))
+    merged = {tuple(p) for p in merged}
+    for a, b in pairs:
+        ys, xs = np.nonzero(gt == a)
+        yb, xb = np.nonzero(gt == b)
+        ia = np.argmin((ys[:, None] - yb[None]) ** 2 + (xs[:, None] - xb[None]) ** 2)
+        y, x = ys[ia // len(yb)], xs[ia // len(yb)]
+        colour = (255, 40, 40) if tuple((a, b)) in merged else (40, 220, 40)
+        marks[max(y - 3, 0):y + 4, max(x - 3, 0):x + 4] = colour
+    sheet, _ = tile([(_outlined(image, gt), "true nuclei"), (_outlined(image, components), "predicted instances"),
+                     (marks, f"touching pairs: {len(merged)} merged (red), {len(pairs) - len(merged)} split (green)")],
+                    cols=3)
+    return sheet.array()

@@ -21,6 +21,7 @@ _BUILDERS = {
     "fcn_fusion_explorer": "fcn",
     "elastic_explorer": "unet",
     "unet_size_explorer": "unet",
+    "weight_map_explorer": "unet",
     "unpool_explorer": "segnet",
     "roi_align_explorer": "roi",
     "mask_rcnn_explorer": "roi",

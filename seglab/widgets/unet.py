@@ -1,4 +1,5 @@
-"""U-Net chapter explorers: elastic deformation, and input sizes through the valid / same network."""
+"""U-Net chapter explorers: elastic deformation, input sizes through the valid / same network, and the weight map
+on real touching nuclei."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import torch
 
 from seglab.widgets.base import Explorer, float_slider, int_slider
 
-__all__ = ["elastic_explorer", "unet_size_explorer", "ElasticExplorer", "UNetSizeExplorer", "default_scene"]
+__all__ = ["elastic_explorer", "unet_size_explorer", "weight_map_explorer", "ElasticExplorer", "UNetSizeExplorer",
+           "WeightMapExplorer", "default_scene", "NUCLEI_WINDOW"]
+
+#: ``(top, left, size)``: the 128 x 128 window of the micrograph that the weight-map explorer opens on (7 pairs of
+#: touching nuclei, the most of any window on a 32-pixel grid).
+NUCLEI_WINDOW = (384, 32, 128)
 
 
 def default_scene(index: int = 0):
@@ -114,3 +120,72 @@ class UNetSizeExplorer(Explorer):
 def unet_size_explorer() -> UNetSizeExplorer:
     """Explore which input sizes a U-Net takes (``seglab.models.unet.unet_size_trace``)."""
     return UNetSizeExplorer()
+
+
+class WeightMapExplorer(Explorer):
+    """Sliders w0 and sigma; the image, its objects, the weight map and its border term (U-Net's eq. 2)."""
+
+    def __init__(self, image=None, instances=None, zoom: int = 2):
+        from seglab.losses import class_balance_weights, nearest_instance_distances
+
+        if image is None or instances is None:
+            from seglab.data.nuclei import load_nuclei
+
+            top, left, size = NUCLEI_WINDOW
+            whole_image, whole_instances = load_nuclei()
+            image = whole_image[:, top:top + size, left:left + size] if image is None else image
+            instances = whole_instances[top:top + size, left:left + size] if instances is None else instances
+        self.nuclei_image, self.instances = image, np.asarray(instances).astype(np.int64)
+        self.zoom = zoom
+        # what does not depend on the sliders, once: the distances to the two nearest objects and the class term
+        self.d1, self.d2 = nearest_instance_distances(self.instances)
+        self.class_term = class_balance_weights((self.instances > 0).astype(np.int64))
+        controls = {
+            "w0": float_slider("w0", 10.0, 0.0, 20.0, 0.5),
+            "sigma": float_slider("sigma (px)", 5.0, 1.0, 15.0, 0.5),
+        }
+        super().__init__(controls, title="The U-Net weight map on touching nuclei (U-Net, eq. 2)")
+
+    def render(self, values):
+        from seglab.losses import border_term
+        from seglab.viz.raster import boundary, grid_panel, rgb8, tile
+
+        w0, sigma = float(values["w0"]), float(values["sigma"])
+        background = self.instances == 0
+        border = border_term(self.d1, self.d2, background, w0, sigma)
+        weights = self.class_term + border
+        box = tuple(n * self.zoom for n in self.instances.shape)
+        grey = rgb8(self.nuclei_image)
+        edges = np.zeros(self.instances.shape, dtype=bool)
+        for k in np.unique(self.instances[self.instances > 0]):
+            edges |= boundary(self.instances == k)
+        outlined = grey.copy()
+        outlined[edges] = (255, 200, 0)
+        vmax = max(float(weights.max()), 1.0)
+        panels = [(grid_panel(grey[..., 0] / 255.0, box, cmap="gray", vmin=0, vmax=1, lines=False), "image"),
+                  (_upscale(outlined, self.zoom), "nuclei (outlines)"),
+                  (grid_panel(weights, box, cmap="magma", vmin=0, vmax=vmax, lines=False),
+                   f"weight map (0 to {vmax:.1f})"),
+                  (grid_panel(border, box, cmap="magma", vmin=0, vmax=max(w0, 1e-6), lines=False),
+                   f"border term (0 to w0 = {w0:g})")]
+        sheet, _ = tile(panels, cols=4)
+        gaps = int((border > 1.0).sum())
+        code = ("from seglab.losses import unet_weight_map\n"
+                f"weights = unet_weight_map(instances, w0={w0!r}, sigma={sigma!r})  # instances: int[H, W], 0 = "
+                "background (the nuclei shown)")
+        state = {"weights": weights, "border": border, "max_weight": float(weights.max()), "gap_pixels": gaps,
+                 "pytorch": code, "pytorch_note": "the same map in code",
+                 "message": f"largest weight {float(weights.max()):.1f}; {gaps} background pixels get a border "
+                            f"weight above 1 (the narrow gaps between nuclei)"}
+        return sheet.array(), state
+
+
+def _upscale(picture: np.ndarray, zoom: int) -> np.ndarray:
+    return np.repeat(np.repeat(picture, zoom, axis=0), zoom, axis=1)
+
+
+def weight_map_explorer(image=None, instances=None) -> WeightMapExplorer:
+    """Move ``w0`` and ``sigma`` of U-Net's weight map (:func:`seglab.losses.unet_weight_map`) on ``instances``
+    (``int[H, W]``, 0 = background) and ``image``: by default a 128 x 128 window of the real nuclei micrograph
+    (:func:`seglab.data.load_nuclei`, :data:`NUCLEI_WINDOW`) with seven pairs of touching nuclei."""
+    return WeightMapExplorer(image, instances)
