@@ -39,9 +39,9 @@ WHEELS = {"torch": "torch (CUDA build)", "torchvision": "torchvision (CUDA build
           "matplotlib": "matplotlib", "ipywidgets": "ipywidgets", "IPython": "ipython", "skimage": "scikit-image",
           "scipy": "scipy", "torchmetrics": "torchmetrics", "pandas": "pandas"}
 
-#: Seconds each step may take in a full pass (sum 555 s, plus start-up, within 10 minutes on one H200).
+#: Seconds each step may take in a full pass (sum 570 s, plus start-up, within 10 minutes on one H200).
 LIMITS = {"tests": 80, "bench": 110, "scenes": 80, "fcn32s": 25, "fcn16s": 25, "fcn8s": 25, "unet": 60,
-          "segnet": 50, "mask_rcnn": 50, "mask_rcnn_roipool": 30, "panoptic": 20}
+          "segnet": 50, "mask_rcnn": 50, "mask_rcnn_roipool": 30, "unet_nuclei": 15, "panoptic": 20}
 QUICK_RECIPES = ("fcn32s",)
 QUICK_LIMIT = 60
 
@@ -90,8 +90,10 @@ def epochs_of(log: Path) -> list[dict]:
 
 
 def headline(entry: dict | None):
-    """(metric name, value) of a manifest entry: mIoU, mask AP or PQ."""
+    """(metric name, value) of a manifest entry: mIoU, mask AP, the DSB score (nuclei) or PQ."""
     metrics = (entry or {}).get("metrics") or {}
+    if "dsb_score" in metrics:
+        return "DSB score", metrics["dsb_score"]
     if "mIoU" in metrics:
         return "mIoU", metrics["mIoU"]
     if "mask" in metrics:
@@ -109,7 +111,7 @@ def recipe_row(name: str, step: dict, manifest: dict, shipped: dict) -> dict:
     metric, value = headline(entry)
     if value is None and epochs and epochs[-1]["metrics"]:  # stopped early: the last validation it printed
         key, value = next(iter(epochs[-1]["metrics"].items()))
-        metric = {"mIoU": "mIoU", "mask_AP": "mask AP"}.get(key, key)
+        metric = {"mIoU": "mIoU", "mask_AP": "mask AP", "dsb_score": "DSB score"}.get(key, key)
     ship_metric, ship_value = headline(shipped.get(name))
     row = {"recipe": name, "status": step["status"], "wall_s": step["seconds"],
            "epochs": f"{epochs[-1]['epoch']}/{epochs[-1]['epochs']}" if epochs else "-",
