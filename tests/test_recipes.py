@@ -246,9 +246,9 @@ def test_the_prior_correction_says_what_it_needs():
 
 
 def test_run_recipe_refuses_a_prior_correction_without_class_weights(monkeypatch, tmp_path):
-    import seglab.train.recipes as recipes
+    import seglab.train.runs as runs
 
-    monkeypatch.setattr(recipes, "build_model", lambda *a, **k: pytest.fail("trained before checking the recipe"))
+    monkeypatch.setattr(runs, "build_model", lambda *a, **k: pytest.fail("trained before checking the recipe"))
     with pytest.raises(ValueError, match="recipe 'unet': prior_correction takes out the bias"):
         run_recipe(dataclasses.replace(RECIPES["unet"], prior_correction=True), quick=True, out_dir=tmp_path,
                    device="cpu", progress=False)
