@@ -36,14 +36,14 @@ from pathlib import Path
 from seglab.lecture import chapter_notebooks, is_explorer
 from seglab.offline import remote_loads
 from seglab.results import machine_description
-from seglab.utils import REPO_ROOT
+from seglab.utils import REPO_ROOT, SITE_NPM_DIR
 
 __all__ = ["SITE_DIR", "INSTRUCTOR_DIR", "NODE_MODULES", "ASSETS", "GUIDES", "SiteError", "Chapter", "read_chapter",
            "copy_assets", "execute_notebook", "build_site", "instructor_dir", "main"]
 
 SITE_DIR = REPO_ROOT / "build" / "site"
 INSTRUCTOR_DIR = REPO_ROOT / "build" / "site-instructor"
-NODE_MODULES = Path(os.environ.get("SEGLAB_SITE_NPM", REPO_ROOT / "build" / "site_npm")) / "node_modules"
+NODE_MODULES = SITE_NPM_DIR / "node_modules"
 TEMPLATES = REPO_ROOT / "jupyter" / "site" / "templates"
 GUIDE = REPO_ROOT / "docs" / "lecturers_guide.md"
 HOMEWORK_GUIDE = REPO_ROOT / "docs" / "homework_guide.md"

@@ -1,10 +1,10 @@
 """Small helpers every chapter uses: the device, seeds, quick mode, where data lives, tensor -> NumPy.
 
 The one place that reads seglab's environment variables: ``SEGLAB_DATA_DIR``, ``SEGLAB_QUICK``, ``SEGLAB_DEVICE``,
-``SEGLAB_CHECKPOINT_DIR`` (read once, at import) and ``SEGLAB_WEIGHTS_DIR``, ``SEGLAB_RESULTS_DIR``, ``SEGLAB_TRAIN``
-(read at each call of :func:`weights_dir`, :func:`results_dir` and :func:`train_mode`, so a test or a notebook can set
-them late). Every loader and writer asks these functions for its folder, so what a recipe writes is where
-:func:`seglab.models.load_pretrained` reads.
+``SEGLAB_CHECKPOINT_DIR``, ``SEGLAB_SITE_NPM`` (read once, at import) and ``SEGLAB_WEIGHTS_DIR``,
+``SEGLAB_RESULTS_DIR``, ``SEGLAB_TRAIN`` (read at each call of :func:`weights_dir`, :func:`results_dir` and
+:func:`train_mode`, so a test or a notebook can set them late). Every loader and writer asks these functions for its
+folder, so what a recipe writes is where :func:`seglab.models.load_pretrained` reads.
 """
 
 from __future__ import annotations
@@ -130,6 +130,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if tmp.exists():
             tmp.unlink()
 
+
+#: Where ``make site-assets`` installed the executed site's npm packages (override with ``SEGLAB_SITE_NPM``).
+SITE_NPM_DIR = Path(os.environ.get("SEGLAB_SITE_NPM", REPO_ROOT / "build" / "site_npm"))
 
 #: Where notebooks keep trained weights between runs (override with ``SEGLAB_CHECKPOINT_DIR``).
 CHECKPOINT_DIR = Path(os.environ.get("SEGLAB_CHECKPOINT_DIR", REPO_ROOT / "checkpoints")).resolve()
