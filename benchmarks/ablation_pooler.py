@@ -44,7 +44,7 @@ def live_recipe(pooler: str, seed: int, steps: int, num_train: int, canonical_sc
 def train_and_score(pooler: str, seed: int, steps: int, num_train: int, num_val: int, device,
                     canonical_scale: int | None = 36) -> dict:
     """Train one small Mask R-CNN as chapter 5 does (:func:`live_recipe`); return val mask AP ``{"AP", "AP75",
-    "agnostic AP", "agnostic AP75", "seconds"}``."""
+    "agnostic_AP", "agnostic_AP75", "seconds"}``."""
     from seglab.data import SceneDataset
     from seglab.metrics import coco_map
     from seglab.models.maskrcnn import detect
@@ -56,7 +56,7 @@ def train_and_score(pooler: str, seed: int, steps: int, num_train: int, num_val:
     outputs, targets = detect(run.model, [im for im, _ in items]), [t for _, t in items]
     scores = coco_map(outputs, targets, "segm")
     merged = coco_map(outputs, targets, "segm", class_agnostic=True)
-    return {"AP": scores["AP"], "AP75": scores["AP75"], "agnostic AP": merged["AP"], "agnostic AP75": merged["AP75"],
+    return {"AP": scores["AP"], "AP75": scores["AP75"], "agnostic_AP": merged["AP"], "agnostic_AP75": merged["AP75"],
             "seconds": run.wall_time_s}
 
 
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
           "mask AP / AP75 in %, class-agnostic in brackets")
     print("| seed | RoIPool | RoIAlign | gain AP / AP75 | gain [agnostic AP / AP75] |")
     print("|---|---|---|---|---|")
-    names = ("AP", "AP75", "agnostic AP", "agnostic AP75")
+    names = ("AP", "AP75", "agnostic_AP", "agnostic_AP75")
     wins = {m: 0 for m in names}
     rows = []
     for seed in args.seeds:
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
             ap, ap75, ag, ag75 = (100 * r[m] for m in names)
             return f"{ap:.1f} / {ap75:.1f} [{ag:.1f} / {ag75:.1f}]"
         print(f"| {seed} | {cell(pool)} | {cell(align)} | {gain['AP']:+.1f} / {gain['AP75']:+.1f} | "
-              f"[{gain['agnostic AP']:+.1f} / {gain['agnostic AP75']:+.1f}] |", flush=True)
+              f"[{gain['agnostic_AP']:+.1f} / {gain['agnostic_AP75']:+.1f}] |", flush=True)
     print("seeds where RoIAlign won: " + ", ".join(f"{m} {wins[m]}/{len(args.seeds)}" for m in names))
     from seglab.results import write_script_results
 

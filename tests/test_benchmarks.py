@@ -61,7 +61,7 @@ def test_pooler_ablation_script_runs_in_quick_mode(capsys, tmp_path):
     row = next(line for line in out.splitlines() if line.startswith("| 0 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert len(cells) == 5 and all("/" in c and "[" in c for c in cells[1:3])
-    assert "seeds where RoIAlign won: AP" in out and "agnostic AP75" in out
+    assert "seeds where RoIAlign won: AP" in out and "agnostic_AP75" in out
 
 
 @pytest.mark.slow
@@ -113,3 +113,14 @@ def test_segnet_trials_reads_back_a_trained_variant_and_retrains_a_changed_one(t
     (recipe, kw), = trained  # another recipe: trained again, as a value, into the trial's folder
     assert recipe.batch_size == 8 and recipe.lr == 1e-3 and recipe.name == "segnet" and kw["out_dir"] == tmp_path / "b8"
     assert recipes.RECIPES["segnet"] is shipped and shipped.lr != 1e-3  # the shipped recipe was never touched
+
+
+def test_the_pooler_results_file_uses_the_one_style_of_metric_keys():
+    """Metric keys are identifiers (``mIoU``, ``pixel_acc``, ``mask_AP``, ``agnostic_AP``), never phrases with spaces:
+    the shipped results file was rewritten so (its values untouched), and the script writes them so."""
+    from seglab.results import read_results
+
+    results = read_results("ablation_pooler")
+    assert all(" " not in key for row in results["rows"] for key in row)
+    assert {"AP", "AP75", "agnostic_AP", "agnostic_AP75"} <= set(results["rows"][0])
+    assert "keys_renamed" in results["params"]
