@@ -203,6 +203,11 @@ RECIPES: dict[str, Recipe | MergeRecipe] = {r.name: r for r in [
                  "quarter with the paper's weight map (w0 10, sigma 5) and a background line between touching "
                  "nuclei; the weight map without elastic deformation scored best on the val region in "
                  "benchmarks/unet_nuclei.py; 4 times the grid's 300 steps"),
+    Recipe("unet_nuclei_plain", "unet", {"num_classes": 2, "in_channels": 1, "base_channels": 8, "batch_norm": True,
+                                         "padding": "same"}, "semantic", epochs=1, batch_size=8, lr=3e-3,
+           data="nuclei", scene_seed=None, crop=96, steps=1200, augment="dihedral", extra={"weight_map": False},
+           notes="chapter 3: unet_nuclei without the weight map (every pixel weighs 1), to show what the map "
+                 "changes on the held-out half"),
     *_own_data_recipes(),
     MergeRecipe("panoptic", semantic="unet", instance="mask_rcnn",
                 notes="chapter 6: stuff from the shipped unet, things from the shipped mask_rcnn (RoIAlign; the "

@@ -243,10 +243,11 @@ def nuclei_overview_picture(image, instances, regions: dict) -> np.ndarray:
     return sheet.array()
 
 
-def nuclei_prediction_picture(image, gt, components, pairs, merged) -> np.ndarray:
+def nuclei_prediction_picture(image, gt, components, pairs, merged, label: str = "") -> np.ndarray:
     """A region, three panels: the true nuclei outlined; the predicted instances (connected components) outlined;
     and each touching pair of true nuclei marked at the point where they meet, red when one predicted instance
-    merged them, green when it was split. ``pairs``, ``merged``: ``(a, b)`` id pairs of ``gt``."""
+    merged them, green when it was split. ``pairs``, ``merged``: ``(a, b)`` id pairs of ``gt``; ``label`` names the
+    model in the panels' titles."""
     from seglab.viz.raster import tile
 
     gt = to_numpy(gt)
@@ -259,7 +260,9 @@ def nuclei_prediction_picture(image, gt, components, pairs, merged) -> np.ndarra
         y, x = ys[ia // len(yb)], xs[ia // len(yb)]
         colour = (255, 40, 40) if tuple((a, b)) in merged else (40, 220, 40)
         marks[max(y - 3, 0):y + 4, max(x - 3, 0):x + 4] = colour
-    sheet, _ = tile([(_outlined(image, gt), "true nuclei"), (_outlined(image, components), "predicted instances"),
-                     (marks, f"touching pairs: {len(merged)} merged (red), {len(pairs) - len(merged)} split (green)")],
-                    cols=3)
+    head = f"{label}: " if label else ""
+    split = len(pairs) - len(merged)
+    sheet, _ = tile([(_outlined(image, gt), "true nuclei"),
+                     (_outlined(image, components), f"{head}predicted instances"),
+                     (marks, f"{head}{len(merged)} touching pairs merged (red), {split} split (green)")], cols=3)
     return sheet.array()
