@@ -133,7 +133,7 @@ def run_recipe_cli(args) -> int:
     import json
 
     from seglab.models.manifest import read_manifest
-    from seglab.train.recipes import MergeRecipe, get_recipe, run_recipe
+    from seglab.train.recipes import MergeRecipe, get_recipe, run_recipe, stages
     from seglab.utils import weights_dir
 
     def filled(recipe):
@@ -147,9 +147,7 @@ def run_recipe_cli(args) -> int:
         return dataclasses.replace(recipe, **changes)
 
     recipe = filled(get_recipe(args.recipe))
-    chain = [recipe]
-    while getattr(chain[0], "init_from", None):
-        chain.insert(0, filled(get_recipe(chain[0].init_from)))
+    chain = [filled(stage) for stage in stages(recipe)]
     out_dir = args.out_dir if args.out_dir is not None else (None if args.quick else weights_dir())
     for stage in chain[:-1]:  # the coarser stages, unless already there
         if out_dir is None or stage.name not in read_manifest(out_dir, missing_ok=True):

@@ -102,13 +102,14 @@ def fold_prior_correction(model, weights: torch.Tensor) -> torch.Tensor:
     return shift
 
 
-def balanced_loss(recipe, train):
+def balanced_loss(recipe, train, weights=None):
     """The training loss of a recipe: ``None`` (the engine's default cross-entropy) unless it balances the classes,
-    then a cross-entropy weighted by the median-frequency weights of ``train``'s masks (read without augmentation)."""
+    then a cross-entropy weighted by the median-frequency weights of ``train``'s masks (read without augmentation;
+    ``weights``: those weights, when the caller has them already)."""
     check_balancing(recipe)
     if recipe.class_weights is None:
         return None
     from seglab.train.batches import segmentation_loss
 
-    weights = class_weights_of(recipe, train=train)
+    weights = class_weights_of(recipe, train=train) if weights is None else weights
     return lambda logits, targets: segmentation_loss(logits, targets, weight=weights)

@@ -35,7 +35,7 @@ from seglab.train.recipe_data import SCENES_CACHE, dihedral_augment, recipe_scen
 from seglab.utils import REPO_ROOT, UnknownNameError, train_mode
 
 __all__ = ["Recipe", "MergeRecipe", "RECIPES", "SHIPPED_RECIPES", "run_recipe", "train_recipe", "TrainedRun",
-           "get_recipe", "quick_variant", "build_model", "make_optimizer", "make_scheduler", "one_cycle",
+           "get_recipe", "stages", "quick_variant", "build_model", "make_optimizer", "make_scheduler", "one_cycle",
            # defined elsewhere, importable from here as before: data, balancing, evaluation, manifest, environment
            "median_frequency_weights", "class_weights_of", "fold_prior_correction", "recipe_scenes",
            "dihedral_augment", "evaluate_model", "evaluate_panoptic", "train_mode", "read_manifest",
@@ -227,6 +227,14 @@ def get_recipe(recipe) -> Recipe | MergeRecipe:
     if recipe not in RECIPES:
         raise UnknownNameError("recipe", recipe, RECIPES)
     return RECIPES[recipe]
+
+
+def stages(recipe) -> list:
+    """The recipes a run needs, in order: those it starts from (``init_from``, FCN staging), then itself."""
+    chain = [get_recipe(recipe)]
+    while getattr(chain[0], "init_from", None):
+        chain.insert(0, get_recipe(chain[0].init_from))
+    return chain
 
 
 def quick_variant(recipe: Recipe) -> Recipe:

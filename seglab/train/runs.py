@@ -95,7 +95,8 @@ def make_optimizer(recipe: Recipe, params):
 @dataclass
 class TrainedRun:
     """What :func:`train_recipe` returns: the trained model (train mode, on the device), its history, the training
-    set, the validation loader, the learning curve (``[[epoch, headline metric], ...]``), steps and wall time."""
+    set, the validation loader, the learning curve (``[[epoch, headline metric], ...]``), steps, wall time and the
+    class weights it trained with (None without class balancing)."""
 
     recipe: Recipe
     model: torch.nn.Module
@@ -106,6 +107,7 @@ class TrainedRun:
     epochs: int
     steps: int
     wall_time_s: float
+    class_weights: torch.Tensor | None = None
 
 
 def train_recipe(recipe: Recipe | str, *, quick: bool = False, device=None, progress: bool = True,
@@ -139,13 +141,15 @@ def train_recipe(recipe: Recipe | str, *, quick: bool = False, device=None, prog
         return {"mIoU": metrics["mIoU"]} if run.task == "semantic" else {"mask_AP": metrics["mask"]["AP"]}
 
     start = time.perf_counter()
-    loss_fn = _weighted_pixels if run.data == "nuclei" else balanced_loss(run, train)
+    class_weights = class_weights_of(run, train=train) if run.class_weights else None  # the masks read once
+    loss_fn = _weighted_pixels if run.data == "nuclei" else balanced_loss(run, train, class_weights)
     history = fit(model, train_loader, val_loader if run.curve else None, epochs=epochs, lr=run.lr,
                   optimizer=lambda params: make_optimizer(run, params), loss_fn=loss_fn,
                   scheduler=(lambda opt: make_scheduler(run, opt, total, epochs)) if run.schedule != "constant"
                   else None, scheduler_every=_SCHEDULE_EVERY[run.schedule],
                   device=device, val_fn=val_fn, progress=progress, plot=False)
-    return TrainedRun(recipe, model, history, train, val_loader, curve, epochs, total, time.perf_counter() - start)
+    return TrainedRun(recipe, model, history, train, val_loader, curve, epochs, total, time.perf_counter() - start,
+                      class_weights)
 
 
 def _weighted_pixels(logits, targets, weights):
@@ -181,7 +185,7 @@ def run_recipe(recipe: Recipe | str, *, quick: bool = False, out_dir=None, devic
     correction = None
     if recipe.prior_correction:  # the metrics before it, then the class weights' bias out of the classifier
         before = score(model)
-        shift = fold_prior_correction(model, class_weights_of(recipe, train=run.train))
+        shift = fold_prior_correction(model, run.class_weights)
         correction = {"subtracted_from_classifier_bias": [round(float(v), 6) for v in shift],
                       "metrics_before": before}
     state = half_state_dict(model)

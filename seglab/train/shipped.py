@@ -27,12 +27,8 @@ def ensure_trained(name: str, device=None, out_dir=None) -> Path:
     """Train recipe ``name`` into ``out_dir`` (default :func:`seglab.utils.weights_dir`) unless its checkpoint is
     there, after the recipes it starts from (FCN stages need their coarser stage first). Returns the folder."""
     out_dir = weights_dir(out_dir)
-    recipe, chain = recipes.get_recipe(name), []
-    while recipe is not None:
-        chain.insert(0, recipe.name)
-        recipe = recipes.RECIPES.get(recipe.init_from) if getattr(recipe, "init_from", None) else None
     done = read_manifest(out_dir, missing_ok=True)
-    for step in chain:
+    for step in (stage.name for stage in recipes.stages(name)):
         if step not in done or not (out_dir / done[step]["file"]).is_file():
             recipes.run_recipe(step, out_dir=out_dir, device=device)
     return out_dir

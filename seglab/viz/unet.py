@@ -11,7 +11,8 @@ from seglab.utils import to_numpy
 from seglab.viz import colorize, new_figure, to_numpy_image
 
 __all__ = ["levels_from_trace", "levels_from_size_trace", "draw_unet", "unet_picture", "grid_lines", "draw_elastic",
-           "elastic_picture", "draw_weight_map", "nuclei_overview_picture", "nuclei_prediction_picture"]
+           "elastic_picture", "draw_weight_map", "outline_objects", "nuclei_overview_picture",
+           "nuclei_prediction_picture"]
 
 
 def levels_from_trace(records) -> list[dict]:
@@ -215,7 +216,7 @@ def draw_weight_map(image, instance_mask, weights, scale: float = 2.6):
     return fig
 
 
-def _outlined(image, instances, colour=(255, 200, 0)) -> np.ndarray:
+def outline_objects(image, instances, colour=(255, 200, 0)) -> np.ndarray:
     """``uint8[H, W, 3]``: a grey image with every object's outline drawn in ``colour``."""
     from seglab.viz.raster import boundary, rgb8
 
@@ -233,7 +234,7 @@ def nuclei_overview_picture(image, instances, regions: dict) -> np.ndarray:
     ``regions``: name -> ``(top, left, height, width)``."""
     from seglab.viz.raster import Sheet
 
-    picture = _outlined(image, instances)
+    picture = outline_objects(image, instances)
     sheet = Sheet(picture.shape[1], picture.shape[0]).paste(picture, 0, 0)
     colours = {"train": (0, 170, 255), "val": (80, 220, 80), "test": (255, 80, 80)}
     for name, (top, left, height, width) in regions.items():
@@ -251,7 +252,7 @@ def nuclei_prediction_picture(image, gt, components, pairs, merged, label: str =
     from seglab.viz.raster import tile
 
     gt = to_numpy(gt)
-    marks = _outlined(image, components, colour=(255, 200, 0))
+    marks = outline_objects(image, components, colour=(255, 200, 0))
     merged = {tuple(p) for p in merged}
     for a, b in pairs:
         ys, xs = np.nonzero(gt == a)
@@ -262,7 +263,7 @@ def nuclei_prediction_picture(image, gt, components, pairs, merged, label: str =
         marks[max(y - 3, 0):y + 4, max(x - 3, 0):x + 4] = colour
     head = f"{label}: " if label else ""
     split = len(pairs) - len(merged)
-    sheet, _ = tile([(_outlined(image, gt), "true nuclei"),
-                     (_outlined(image, components), f"{head}predicted instances"),
+    sheet, _ = tile([(outline_objects(image, gt), "true nuclei"),
+                     (outline_objects(image, components), f"{head}predicted instances"),
                      (marks, f"{head}{len(merged)} touching pairs merged (red), {split} split (green)")], cols=3)
     return sheet.array()

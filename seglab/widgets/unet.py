@@ -137,9 +137,17 @@ class WeightMapExplorer(Explorer):
             instances = whole_instances[top:top + size, left:left + size] if instances is None else instances
         self.nuclei_image, self.instances = image, np.asarray(instances).astype(np.int64)
         self.zoom = zoom
-        # what does not depend on the sliders, once: the distances to the two nearest objects and the class term
+        # what does not depend on the sliders, once: the distances to the two nearest objects, the class term and
+        # the two pictures of the image
+        from seglab.viz.raster import enlarge, grid_panel, rgb8
+        from seglab.viz.unet import outline_objects
+
         self.d1, self.d2 = nearest_instance_distances(self.instances)
         self.class_term = class_balance_weights((self.instances > 0).astype(np.int64))
+        self._box = tuple(n * zoom for n in self.instances.shape)
+        self._image_panels = [
+            (grid_panel(rgb8(image)[..., 0] / 255.0, self._box, cmap="gray", vmin=0, vmax=1, lines=False), "image"),
+            (enlarge(outline_objects(image, self.instances), zoom), "nuclei (outlines)")]
         controls = {
             "w0": float_slider("w0", 10.0, 0.0, 20.0, 0.5),
             "sigma": float_slider("sigma (px)", 5.0, 1.0, 15.0, 0.5),
@@ -148,25 +156,16 @@ class WeightMapExplorer(Explorer):
 
     def render(self, values):
         from seglab.losses import border_term
-        from seglab.viz.raster import boundary, grid_panel, rgb8, tile
+        from seglab.viz.raster import grid_panel, tile
 
         w0, sigma = float(values["w0"]), float(values["sigma"])
-        background = self.instances == 0
-        border = border_term(self.d1, self.d2, background, w0, sigma)
+        border = border_term(self.d1, self.d2, self.instances == 0, w0, sigma)
         weights = self.class_term + border
-        box = tuple(n * self.zoom for n in self.instances.shape)
-        grey = rgb8(self.nuclei_image)
-        edges = np.zeros(self.instances.shape, dtype=bool)
-        for k in np.unique(self.instances[self.instances > 0]):
-            edges |= boundary(self.instances == k)
-        outlined = grey.copy()
-        outlined[edges] = (255, 200, 0)
         vmax = max(float(weights.max()), 1.0)
-        panels = [(grid_panel(grey[..., 0] / 255.0, box, cmap="gray", vmin=0, vmax=1, lines=False), "image"),
-                  (_upscale(outlined, self.zoom), "nuclei (outlines)"),
-                  (grid_panel(weights, box, cmap="magma", vmin=0, vmax=vmax, lines=False),
+        panels = [*self._image_panels,
+                  (grid_panel(weights, self._box, cmap="magma", vmin=0, vmax=vmax, lines=False),
                    f"weight map (0 to {vmax:.1f})"),
-                  (grid_panel(border, box, cmap="magma", vmin=0, vmax=max(w0, 1e-6), lines=False),
+                  (grid_panel(border, self._box, cmap="magma", vmin=0, vmax=max(w0, 1e-6), lines=False),
                    f"border term (0 to w0 = {w0:g})")]
         sheet, _ = tile(panels, cols=4)
         gaps = int((border > 1.0).sum())
@@ -179,9 +178,6 @@ class WeightMapExplorer(Explorer):
                             f"weight above 1 (the narrow gaps between nuclei)"}
         return sheet.array(), state
 
-
-def _upscale(picture: np.ndarray, zoom: int) -> np.ndarray:
-    return np.repeat(np.repeat(picture, zoom, axis=0), zoom, axis=1)
 
 
 def weight_map_explorer(image=None, instances=None) -> WeightMapExplorer:
