@@ -268,3 +268,19 @@ def test_a_recipe_refuses_fields_that_cannot_run():
         dataclasses.replace(RECIPES["unet"], task="panoptic")
     with pytest.raises(ValueError, match="steps must be a positive int"):
         dataclasses.replace(RECIPES["unet"], steps=0)
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_and_leaves_none_behind(tmp_path):
+    """run_recipe writes a resume checkpoint after every epoch: a run that finds one trains no epoch twice, and a
+    finished run removes it (the own-data recipes run for hours on a GPU)."""
+    from seglab.train.recipes import train_recipe
+
+    recipe = dataclasses.replace(RECIPES["unet"], model_args={**RECIPES["unet"].model_args, "base_channels": 4})
+    resume = tmp_path / ".unet.resume.pt"
+    first = train_recipe(recipe, quick=True, device="cpu", progress=False, checkpoint=resume)  # as if stopped here
+    assert resume.is_file() and len(first.history.step_loss) == first.steps
+    entry = run_recipe(recipe, quick=True, out_dir=tmp_path, device="cpu", progress=False)
+    resumed = load_pretrained("unet", weights_dir=tmp_path)
+    for name, value in first.model.state_dict().items():  # the stored weights are the interrupted run's: no retraining
+        assert torch.equal(resumed.state_dict()[name], value.half().float() if value.is_floating_point() else value)
+    assert entry["curve"]["points"] == [[1, first.history.val["mIoU"][0]]] and not resume.exists()

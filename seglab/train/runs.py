@@ -111,8 +111,9 @@ class TrainedRun:
 
 
 def train_recipe(recipe: Recipe | str, *, quick: bool = False, device=None, progress: bool = True,
-                 init_dir=None) -> TrainedRun:
-    """Train a recipe (a value or a shipped name) and return the :class:`TrainedRun`, without storing anything.
+                 init_dir=None, checkpoint=None) -> TrainedRun:
+    """Train a recipe (a value or a shipped name) and return the :class:`TrainedRun`, without storing anything but
+    ``checkpoint`` (a path: written after every epoch, and a run of the same recipe resumes from it).
     ``quick``: :func:`quick_variant` on the quick scenes. ``init_dir``: where an FCN stage finds its coarser stage."""
     from seglab.train.engine import fit
 
@@ -128,17 +129,11 @@ def train_recipe(recipe: Recipe | str, *, quick: bool = False, device=None, prog
     train_loader, val_loader = recipe_loaders(run, train, val, device=device)
     epochs = min(run.epochs, run.steps) if run.steps else run.epochs
     total = epochs * len(train_loader)
-    curve = []
+    headline = "dsb_score" if run.data == "nuclei" else "mIoU" if run.task == "semantic" else "mask_AP"
 
     def val_fn(net, loader, dev):
         metrics = evaluate_model(run, net, loader, dev)
-        headline = metrics["dsb_score"] if run.data == "nuclei" else metrics["mIoU"] if run.task == "semantic" \
-            else metrics["mask"]["AP"]
-        if run.data == "nuclei":
-            curve.append([len(curve) + 1, headline])
-            return {"dsb_score": headline}
-        curve.append([len(curve) + 1, headline])
-        return {"mIoU": metrics["mIoU"]} if run.task == "semantic" else {"mask_AP": metrics["mask"]["AP"]}
+        return {headline: metrics["mask"]["AP"] if headline == "mask_AP" else metrics[headline]}
 
     start = time.perf_counter()
     class_weights = class_weights_of(run, train=train) if run.class_weights else None  # the masks read once
@@ -147,7 +142,9 @@ def train_recipe(recipe: Recipe | str, *, quick: bool = False, device=None, prog
                   optimizer=lambda params: make_optimizer(run, params), loss_fn=loss_fn,
                   scheduler=(lambda opt: make_scheduler(run, opt, total, epochs)) if run.schedule != "constant"
                   else None, scheduler_every=_SCHEDULE_EVERY[run.schedule],
-                  device=device, val_fn=val_fn, progress=progress, plot=False)
+                  device=device, val_fn=val_fn, progress=progress, plot=False, checkpoint=checkpoint,
+                  config={"recipe": dataclasses.asdict(run), "quick": quick})
+    curve = [[epoch, value] for epoch, value in enumerate(history.val.get(headline, []), start=1)]  # resumed too
     return TrainedRun(recipe, model, history, train, val_loader, curve, epochs, total, time.perf_counter() - start,
                       class_weights)
 
@@ -176,7 +173,8 @@ def run_recipe(recipe: Recipe | str, *, quick: bool = False, out_dir=None, devic
     if isinstance(recipe, MergeRecipe):
         return _run_merge(recipe, quick, out_dir, device, command)
     init_dir = out_dir if recipe.init_from in read_manifest(out_dir, missing_ok=True) else None
-    run = train_recipe(recipe, quick=quick, device=device, progress=progress, init_dir=init_dir)
+    resume = out_dir / f".{recipe.name}.resume.pt"  # after every epoch: an interrupted run resumes from here
+    run = train_recipe(recipe, quick=quick, device=device, progress=progress, init_dir=init_dir, checkpoint=resume)
     model, val_loader = run.model, run.val_loader
 
     def score(net):  # on the recipe's val split (quick runs: the few val images they validated on)
@@ -225,6 +223,7 @@ def run_recipe(recipe: Recipe | str, *, quick: bool = False, out_dir=None, devic
     # written only now that every step succeeded: a failed run leaves the folder's weights and manifest as they were
     atomic_write_bytes(out_dir / file, data)
     write_manifest_entry(recipe.name, entry, out_dir)
+    resume.unlink(missing_ok=True)  # the run is stored: nothing left to resume
     return entry
 
 
