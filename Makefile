@@ -24,7 +24,8 @@ help:
 	@echo "make gpu-pass OUT=DIR - gpu tests, CUDA benchmarks and every recipe on CUDA -> DIR/summary.md (QUICK=1: CPU)"
 	@echo "make data   - regenerate data/scenes"
 	@echo "make site   - run every chapter once (default mode; SITE_QUICK=1 for quick) -> build/site/ (students),"
-	@echo "              build/site-instructor/ (with the lecturer's and the homework guide); offline"
+	@echo "              build/site-instructor/ (with the lecturer's and the homework guide); offline; default mode"
+	@echo "              also records every cell's run time and updates the guide's section times"
 	@echo "make homework            - nbgrader student editions of notebooks/homework -> build/homework/chN.zip"
 	@echo "make grade SUBMISSIONS=DIR - autograde DIR/STUDENT/chN/*.ipynb -> build/grades/ (grades.csv, feedback)"
 
@@ -61,8 +62,11 @@ $(SITE_ASSETS): jupyter/site/package.json jupyter/site/package-lock.json
 
 site-assets: $(SITE_ASSETS)
 
+# Default mode also records every code cell's run time (data/results/chapter_timings.json) and rewrites the lecturer's
+# guide's computed section times from it (python -m seglab.guide); quick mode records nothing.
 site: $(STAMP) $(SITE_ASSETS)
 	$(PY) -m seglab.site $(if $(filter 1 yes true,$(SITE_QUICK)),--quick)
+	$(if $(filter 1 yes true,$(SITE_QUICK)),,$(PY) -m seglab.guide)
 
 test: $(STAMP) $(SITE_ASSETS)
 	$(TEST_ENV) $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax -p no:cacheprovider tests notebooks

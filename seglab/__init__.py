@@ -3,7 +3,7 @@
 Subpackages and modules; dependencies point down (``tests/test_layers.py`` checks every import against this
 drawing)::
 
-    site -> lecture, offline, results           homework (nbgrader release and grading)
+    site -> guide -> lecture, offline, results  homework (nbgrader release and grading)
     widgets -> viz                              check (homework self-checks) -> ops, metrics, models
        |  (models + losses, data, metrics, ops)
     train -> models (+ losses) -> ops (plain tensor math: what the chapters teach)

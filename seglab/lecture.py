@@ -11,7 +11,8 @@ running ``python -m seglab.lecture slides`` again gives slides that still fit::
 The rules, in order (see ``slide_types``):
 
 * the title (the first markdown cell, ``# ...``) is a ``slide``; the setup cell (the first code cell, before the
-  first section) and cells that only import are ``skip`` (hidden in the show, still run by Run All);
+  first section, tagged ``setup``), the cells tagged ``check`` (verification: asserts and cross-checks) and cells
+  that only import are ``skip`` (hidden in the show, still run by Run All and by nbval);
 * every markdown cell with a ``## `` heading starts a ``slide``;
 * each explorer (a code cell calling ``widgets.NAME(...)``) is alone on a slide: with its lead-in when the markdown
   cell just before it is short, else on its own; the cell after it opens a ``subslide``;
@@ -37,7 +38,7 @@ from pathlib import Path
 from seglab.utils import REPO_ROOT, atomic_write_bytes
 
 __all__ = ["SLIDE_TYPES", "SLIDE_LINES", "chapter_notebooks", "slide_types", "apply_slides", "slide_groups",
-           "is_explorer", "write_notebook", "main"]
+           "is_explorer", "is_check", "is_setup", "tags", "write_notebook", "main"]
 
 #: The values jupyterlab-slideshow understands (``None`` here means: no ``slideshow`` key, continue the slide).
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes")
@@ -84,15 +85,31 @@ def is_title(cell: dict) -> bool:
 
 
 def is_explorer(cell: dict) -> bool:
-    """A code cell that builds an explorer, ``widgets.NAME(...)`` (seglab's widget cells are one line)."""
+    """A code cell that builds an explorer, ``widgets.NAME(...)`` (seglab's widget cells are one line), to show it:
+    a cell tagged ``check`` that builds one to verify it is a check, not an explorer."""
     code = "\n".join(line.split("#")[0] for line in _source(cell).splitlines())
-    return cell["cell_type"] == "code" and bool(_EXPLORER.search(code))
+    return cell["cell_type"] == "code" and bool(_EXPLORER.search(code)) and not is_check(cell)
 
 
 def _imports_only(cell: dict) -> bool:
     lines = [line for line in _lines(_source(cell)) if not line.lstrip().startswith("#")]
     return cell["cell_type"] == "code" and bool(lines) and all(_IMPORT.match(line) or line.startswith((" ", ")"))
                                                               for line in lines)
+
+
+def tags(cell: dict) -> set[str]:
+    """The cell's ``metadata.tags``."""
+    return set(cell.get("metadata", {}).get("tags", []) or [])
+
+
+def is_check(cell: dict) -> bool:
+    """A code cell tagged ``check``: it verifies (asserts, cross-checks); folded on the site, skipped in the show."""
+    return cell["cell_type"] == "code" and "check" in tags(cell)
+
+
+def is_setup(cell: dict) -> bool:
+    """A code cell tagged ``setup`` (the chapter's first code cell: imports and settings)."""
+    return cell["cell_type"] == "code" and "setup" in tags(cell)
 
 
 def _is_exercise(cell: dict) -> bool:
@@ -150,7 +167,8 @@ def slide_types(cells: list[dict]) -> list[str | None]:
         previous = shown[-1] if shown else None
         if i == title:
             kinds[i], slide.used = "slide", _height(cell)
-        elif cell["cell_type"] == "raw" or (i == first_code and i < first_section) or _imports_only(cell):
+        elif (cell["cell_type"] == "raw" or (i == first_code and i < first_section) or is_setup(cell)
+              or is_check(cell) or _imports_only(cell)):
             kinds[i] = "skip"
         elif is_explorer(cell):
             lead = previous if previous is not None and previous == i - 1 else None
@@ -170,7 +188,8 @@ def slide_types(cells: list[dict]) -> list[str | None]:
             paired = None                                         # a code cell this markdown introduces
             if (cell["cell_type"] == "markdown" and i + 1 < len(cells) and _source(cell).rstrip().endswith(":")
                     and cells[i + 1]["cell_type"] == "code" and not is_explorer(cells[i + 1])
-                    and not _imports_only(cells[i + 1])):
+                    and not _imports_only(cells[i + 1]) and not is_check(cells[i + 1])
+                    and not is_setup(cells[i + 1])):
                 paired = i + 1
                 height += _height(cells[paired])
             after_explorer = previous is not None and is_explorer(cells[previous])

@@ -12,7 +12,17 @@ default ``build/site/``: ``NAME.html`` per chapter and ``index.html`` with the c
 header cell and sections; nothing else, so it can be handed out) and the **instructor edition** (``--instructor-out``,
 default the sibling ``OUT-instructor``: the same pages, plus ``lecturers_guide.html`` from ``docs/lecturers_guide.md``,
 with its answers, and ``homework_guide.html`` from ``docs/homework_guide.md``).
-Explorers appear in the state the run left them in, rendered by the ipywidgets HTML manager from the saved state.
+Explorers appear in the state the run left them in, rendered by the ipywidgets HTML manager from the saved state,
+in the page's font (the template's CSS). Two kinds of code cell are folded, input and output, behind a one-line
+summary that opens them (an HTML ``<details>``, no script): the setup cell (tagged ``setup``: "setup: imports and
+settings") and every cell tagged ``check`` ("show the checks"), the conventions of ``tests/test_chapter_pages.py``.
+
+Each build writes ``timings.json`` into both editions: every chapter's seconds and every code cell's (from the
+timestamps nbclient records, keyed by the cell's ``id``). A default-mode build of chapter notebooks from the command
+line (``make site``; not with ``--no-record``) also records them in ``data/results/chapter_timings.json`` (chapters
+it did not build keep their rows), from which ``seglab.guide`` computes the lecturer's guide's section times: the
+instructor edition's guide is rendered with its computed parts brought up to date, and ``python -m seglab.guide``
+does the same for ``docs/lecturers_guide.md``.
 
 Everything a page loads lies in the site's ``static/`` folder: MathJax 2, require.js and the widget manager with its
 fonts, copied from the npm packages that ``npm ci`` installed into ``build/site_npm`` (``jupyter/site/package.json``
@@ -33,13 +43,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from seglab import guide as guide_mod
 from seglab.lecture import chapter_notebooks, is_explorer
 from seglab.offline import remote_loads
 from seglab.results import machine_description
-from seglab.utils import REPO_ROOT, SITE_NPM_DIR
+from seglab.utils import CHECKPOINT_DIR, REPO_ROOT, SITE_NPM_DIR
 
-__all__ = ["SITE_DIR", "INSTRUCTOR_DIR", "NODE_MODULES", "ASSETS", "GUIDES", "SiteError", "Chapter", "read_chapter",
-           "copy_assets", "execute_notebook", "build_site", "instructor_dir", "main"]
+__all__ = ["SITE_DIR", "INSTRUCTOR_DIR", "NODE_MODULES", "ASSETS", "GUIDES", "FOLDS", "SiteError", "Chapter",
+           "read_chapter", "copy_assets", "execute_notebook", "fold_summary", "mark_folds", "render_page",
+           "build_site", "instructor_dir", "main"]
 
 SITE_DIR = REPO_ROOT / "build" / "site"
 INSTRUCTOR_DIR = REPO_ROOT / "build" / "site-instructor"
@@ -50,6 +62,8 @@ HOMEWORK_GUIDE = REPO_ROOT / "docs" / "homework_guide.md"
 #: The instructor edition's extra pages: page name -> (title, markdown source). Never in the student edition.
 GUIDES = {"lecturers_guide.html": ("Lecturer's guide", GUIDE),
           "homework_guide.html": ("Homework guide", HOMEWORK_GUIDE)}
+#: The code cells a page folds, by tag (input and output behind the summary line; the template draws a <details>).
+FOLDS = {"setup": "setup: imports and settings", "check": "show the checks"}
 #: Written into every site folder; a folder without it is never replaced (so ``--out`` cannot delete other files).
 MARKER = ".seglab-site"
 
@@ -163,6 +177,40 @@ def execute_notebook(path: Path, quick: bool, timeout: int | None = 3600, kernel
     return nb
 
 
+def fold_summary(cell) -> str | None:
+    """The summary line a code cell is folded behind on its page, or None for a cell shown open."""
+    tags = cell.get("metadata", {}).get("tags", []) or []
+    if cell.get("cell_type") != "code":
+        return None
+    if "setup" in tags:
+        return FOLDS["setup"]
+    if "check" in tags:
+        n = len(re.findall(r"^\s*assert\b", _source(cell), flags=re.MULTILINE))
+        return FOLDS["check"] + (f" ({n} assert{'s' if n != 1 else ''})" if n else "")
+    return None
+
+
+def mark_folds(nb) -> int:
+    """Mark the cells to fold (``metadata.seglab_fold``: the summary; ``seglab_fold_kind``: setup or check) in the
+    executed notebook, for the template; returns how many."""
+    n = 0
+    for cell in nb["cells"]:
+        summary = fold_summary(cell)
+        if summary:
+            cell["metadata"]["seglab_fold"] = summary
+            cell["metadata"]["seglab_fold_kind"] = "setup" if summary == FOLDS["setup"] else "check"
+            n += 1
+    return n
+
+
+def render_page(nb, nav: str, exporter=None) -> str:
+    """One page of the site: ``nb`` (executed, or a markdown notebook) with the navigation bar, its setup and check
+    cells folded."""
+    mark_folds(nb)
+    html, _ = (exporter or _exporter()).from_notebook_node(nb, resources={"seglab_nav": nav})
+    return html
+
+
 def _exporter():
     from nbconvert import HTMLExporter
 
@@ -202,8 +250,8 @@ def _index_texts(chapters: list[Chapter], quick: bool, guides: list[str]) -> lis
              "Each page works offline, from this folder alone; the explorers show their last state (move them "
              "live in JupyterLab: `make lab`).")
     if "lecturers_guide.html" in guides:
-        intro += (" For teaching: the [lecturer's guide](lecturers_guide.html) (timings, what to move, questions "
-                  "with their answers).")
+        intro += (" For teaching: the [lecturer's guide](lecturers_guide.html) (objectives, section times, what to "
+                  "cut, what to move, questions with their answers).")
     if "homework_guide.html" in guides:
         intro += " For grading: the [homework guide](homework_guide.html) (points, checks, common mistakes)."
     if guides:
@@ -219,8 +267,13 @@ def _index_texts(chapters: list[Chapter], quick: bool, guides: list[str]) -> lis
     return texts
 
 
-def _guide_text(path: Path, chapters: list[Chapter]) -> str:
+def _guide_text(path: Path, chapters: list[Chapter], results_dir=None) -> str:
     text = path.read_text(encoding="utf-8")
+    if path == GUIDE:              # the computed times from the current notebooks and timings (seglab.guide)
+        try:
+            text = guide_mod.update_text(text, timings=guide_mod.read_timings(results_dir))
+        except ValueError as err:
+            raise SiteError(f"{path}: {err}") from err
     for chapter in chapters:       # links to the notebooks become links to their pages
         text = re.sub(rf"\((\.\./)?notebooks/{re.escape(chapter.path.name)}\)", f"({chapter.page})", text)
     return text
@@ -261,11 +314,22 @@ def _check_offline(site: Path) -> None:
         raise SiteError("pages would load from the network (the site must work offline):\n  " + "\n  ".join(found))
 
 
+def _cached_checkpoints(extra_env: dict[str, str] | None) -> int:
+    """How many default-mode checkpoints the kernels will find (a chapter that finds its own loads, not trains)."""
+    folder = Path((extra_env or {}).get("SEGLAB_CHECKPOINT_DIR") or os.environ.get("SEGLAB_CHECKPOINT_DIR")
+                  or CHECKPOINT_DIR)
+    return sum(1 for f in folder.glob("*.pt") if not f.name.endswith("_quick.pt")) if folder.is_dir() else 0
+
+
 def build_site(out: Path = SITE_DIR, notebooks: list[Path] | None = None, quick: bool = False,
                node_modules: Path = NODE_MODULES, timeout: int | None = 3600, extra_env: dict[str, str] | None = None,
-               log=print, instructor_out: Path | None = None) -> Path:
+               log=print, instructor_out: Path | None = None, record: str | None = None, results_dir=None) -> Path:
     """Execute ``notebooks`` (default: every chapter) once and render both editions: the student edition into
-    ``out`` and the instructor edition into ``instructor_out`` (default :func:`instructor_dir`); returns ``out``."""
+    ``out`` and the instructor edition into ``instructor_out`` (default :func:`instructor_dir`); returns ``out``.
+
+    ``record`` (the command that ran the build, default None: nothing recorded): in default mode, also write the
+    measured times into ``data/results/chapter_timings.json`` (:func:`seglab.guide.record_timings`; another folder
+    with ``results_dir``), which the instructor edition's guide then reads."""
     out = Path(out).resolve()
     instructor = Path(instructor_out).resolve() if instructor_out else instructor_dir(out)
     if instructor == out:
@@ -289,30 +353,37 @@ def build_site(out: Path = SITE_DIR, notebooks: list[Path] | None = None, quick:
             copy_assets(staging, node_modules)
             (staging / MARKER).write_text("built by python -m seglab.site; replaced whole by the next build\n")
         exporter = _exporter()
-        timings = {}
+        timings, cells = {}, {}
+        cached = _cached_checkpoints(extra_env)
         for chapter in chapters:
             log(f"executing {chapter.path.name} ({'quick' if quick else 'default'} mode)")
             start = time.perf_counter()
             nb = execute_notebook(chapter.path, quick, timeout, extra_env=extra_env)  # once, for both editions
             timings[chapter.path.name] = round(time.perf_counter() - start, 1)
+            cells[chapter.path.name] = guide_mod.cell_seconds(nb)
             log(f"  {chapter.path.name}: {timings[chapter.path.name]:.0f} s")
             nb.metadata["title"] = chapter.title
             for folder, guides in editions.items():
-                html, _ = exporter.from_notebook_node(nb, resources={"seglab_nav": _nav(chapters, chapter, guides)})
+                html = render_page(nb, _nav(chapters, chapter, guides), exporter)
                 (stagings[folder] / chapter.page).write_text(html, encoding="utf-8")
-        record = json.dumps(  # how long each chapter took to execute, and where
+        timing_record = json.dumps(  # how long each chapter and each of its code cells (by id) took, and where
             {"mode": "quick" if quick else "default", "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-                "%Y-%m-%d %H:%M UTC"), "machine": machine_description(), "seconds": timings}, indent=1) + "\n"
+                "%Y-%m-%d %H:%M UTC"), "machine": machine_description(), "cached_checkpoints": cached,
+             "seconds": timings, "cells": cells}, indent=1) + "\n"
+        if record and not quick:
+            path = guide_mod.record_timings(cells, timings, command=record, params={"cached_checkpoints": cached},
+                                            results_dir=results_dir)
+            log(f"recorded the run times in {path}")
         for folder, guides in editions.items():
             pages = {"index.html": _markdown_notebook("seglab: the executed edition",
                                                       *_index_texts(chapters, quick, guides))}
             for page in guides:
                 title, source = GUIDES[page]
-                pages[page] = _markdown_notebook(title, _guide_text(source, chapters))
+                pages[page] = _markdown_notebook(title, _guide_text(source, chapters, results_dir))
             for name, nb in pages.items():
-                html, _ = exporter.from_notebook_node(nb, resources={"seglab_nav": _nav(chapters, None, guides)})
+                html = render_page(nb, _nav(chapters, None, guides), exporter)
                 (stagings[folder] / name).write_text(html, encoding="utf-8")
-            (stagings[folder] / "timings.json").write_text(record)
+            (stagings[folder] / "timings.json").write_text(timing_record)
             _check_offline(stagings[folder])
         for folder, staging in stagings.items():
             _swap_in(staging, folder)
@@ -331,10 +402,16 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"instructor edition (default {INSTRUCTOR_DIR}, or OUT-instructor beside --out)")
     parser.add_argument("--node-modules", type=Path, default=NODE_MODULES, help="where npm ci put the assets")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell (default 3600)")
+    parser.add_argument("--no-record", action="store_true",
+                        help="do not record a default-mode build's run times in data/results/chapter_timings.json "
+                             "(never recorded for a notebook that is not a chapter)")
     args = parser.parse_args(argv)
+    command = " ".join(["python -m seglab.site", *(argv if argv is not None else sys.argv[1:])])
+    chapters = {p.resolve() for p in chapter_notebooks()}
+    record = not args.no_record and all(Path(p).resolve() in chapters for p in args.notebooks)  # chapters only
     try:
         out = build_site(args.out, args.notebooks or None, args.quick, args.node_modules, args.timeout,
-                         instructor_out=args.instructor_out)
+                         instructor_out=args.instructor_out, record=command if record else None)
     except SiteError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -26,7 +26,8 @@ ALLOWED = {
     "homework": {"utils"},
     "lecture": {"utils"},
     "offline": {"utils"},
-    "site": {"utils", "results", "lecture", "offline"},
+    "guide": {"utils", "results", "lecture"},
+    "site": {"utils", "results", "lecture", "offline", "guide"},
 }
 
 

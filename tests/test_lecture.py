@@ -46,7 +46,11 @@ def test_chapter_slides(path):
     assert len(sections) >= 5
     assert all(kinds[i] == "slide" for i in sections), [source(nb_cells[i])[:40] for i in sections if
                                                          kinds[i] != "slide"]
-    assert sum(k == "skip" for k in kinds) <= 2, "only setup and plumbing are hidden"
+    skipped = [i for i, k in enumerate(kinds) if k == "skip"]
+    checks = [i for i, c in enumerate(nb_cells) if lecture.is_check(c)]
+    assert set(checks) <= set(skipped), "a check cell is shown"
+    others = [i for i in skipped if i != setup and i not in checks]      # plumbing: cells that only import
+    assert len(others) <= 1, f"only setup, checks and plumbing are hidden: cells {others}"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
@@ -73,12 +77,19 @@ def test_the_rule_on_a_small_notebook():
              ("markdown", "A short remark."), ("code", "y = 2"),
              ("markdown", "Move the slider:"), ("code", "widgets.demo_explorer()"), ("code", "z = 3"),
              ("markdown", "## Exercises\n**1.** Do this."), ("code", "answer = None"),
-             ("markdown", "**2.** Then that."), ("code", "import math"))
+             ("markdown", "**2.** Then that."), ("code", "import math"),
+             ("markdown", "Verified below:"), ("code", "assert z == 3"), ("code", "w = 4"))
     nb["cells"][4]["metadata"] = {"slideshow": {"slide_type": "-"}, "tags": ["keep-me"]}
+    nb["cells"][1]["metadata"] = {"tags": ["setup"]}
+    nb["cells"][5]["metadata"] = nb["cells"][14]["metadata"] = {"tags": ["check"]}
     kinds = [_kind(c) for c in lecture.apply_slides(nb)["cells"]]
-    assert kinds == ["slide", "skip", "slide", None, "fragment", "fragment", "slide", None, "subslide", "slide",
-                     "fragment", "slide", "skip"]
+    # the check cells (5, 14) are skipped; a markdown cell ending with ':' does not take a check cell as its code
+    assert kinds == ["slide", "skip", "slide", None, "fragment", "skip", "slide", None, "subslide", "slide",
+                     "fragment", "slide", "skip", "fragment", "skip", "fragment"]
     assert nb["cells"][4]["metadata"]["tags"] == ["keep-me"]      # other metadata is kept
+    assert nb["cells"][5]["metadata"] == {"tags": ["check"], "slideshow": {"slide_type": "skip"}}
+    verify = {"cell_type": "code", "metadata": {"tags": ["check"]}, "source": "e = widgets.demo_explorer()\nassert e"}
+    assert lecture.is_explorer(nb["cells"][7]) and not lecture.is_explorer(verify)   # a check is not shown
 
 
 def test_a_notebook_without_a_title_is_refused():

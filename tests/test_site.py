@@ -1,8 +1,10 @@
 """The executed site (``seglab.site``, ``make site``): pages named after the notebooks, an index from the header cells,
 outputs and saved widget state in the pages, nothing loaded from the network, a failed build that leaves the
 previous site alone, and two editions from one execution: the student edition without the guides' answers or any
-homework solution, the instructor edition with the lecturer's and the homework guide. The site is built once, from
-chapter 1 in quick mode (``quick_site`` in conftest.py; its instructor edition lies beside it)."""
+homework solution, the instructor edition with the lecturer's and the homework guide; the setup cell and the check
+cells folded behind a summary line; every cell's run time recorded. The site is built once, from chapter 1 in quick
+mode (``quick_site`` in conftest.py; its instructor edition lies beside it); the folding and the timings file are
+also checked on a site built from a tiny notebook (a few seconds)."""
 
 import html as html_mod
 import json
@@ -55,6 +57,52 @@ def homework_solutions() -> list[str]:
             for region in re.findall(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)\n\s*### END \1", text, flags=re.S):
                 lines += [re.sub(r"\s+", " ", ln).strip() for ln in region[1].splitlines() if len(ln.strip()) >= 20]
     return lines
+
+
+def _folds(html: str) -> list[tuple[str, str]]:
+    """Each folded cell of a page: (its summary line, what the fold holds)."""
+    return re.findall(r'<details class="seglab-fold[^"]*">\s*<summary>([^<]*)</summary>(.*?)</details>', html, re.S)
+
+
+def test_fold_summaries_follow_the_tags():
+    code = lambda text, tags: {"cell_type": "code", "metadata": {"tags": tags}, "source": text}  # noqa: E731
+    assert site_mod.fold_summary(code("import torch", ["setup"])) == "setup: imports and settings"
+    two = code("assert a\nfor x in y:\n    assert x", ["check"])
+    assert site_mod.fold_summary(two) == "show the checks (2 asserts)"
+    assert site_mod.fold_summary(code("check_all()", ["check"])) == "show the checks"
+    assert site_mod.fold_summary(code("x = 1", [])) is None
+    assert site_mod.fold_summary({"cell_type": "markdown", "metadata": {"tags": ["check"]}, "source": "x"}) is None
+
+
+@pytest.mark.slow
+def test_a_tiny_site_folds_setup_and_checks_and_records_cell_times(tmp_path):
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "markdown", "id": "title", "metadata": {}, "source": "# Chapter 9: Tiny\n*A subtitle.*"},
+        {"cell_type": "code", "id": "setup0", "metadata": {"tags": ["setup"]}, "execution_count": None,
+         "outputs": [], "source": "import math\nSETUP_MARK = 'imports-here'"},
+        {"cell_type": "markdown", "id": "sec1", "metadata": {}, "source": "## 1. A section\nSome text."},
+        {"cell_type": "code", "id": "teach1", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": "value = math.sqrt(16)\nprint('taught', value)"},
+        {"cell_type": "code", "id": "check1", "metadata": {"tags": ["check"]}, "execution_count": None,
+         "outputs": [], "source": "assert value == 4\nprint('verified-here')"}]}
+    path = tmp_path / "09_tiny.ipynb"
+    path.write_text(json.dumps(nb))
+    out = site_mod.build_site(tmp_path / "site", [path], quick=False, log=lambda *a: None,
+                              record="python -m seglab.site 09_tiny.ipynb", results_dir=tmp_path / "results")
+    html = (out / "09_tiny.html").read_text(encoding="utf-8")
+    folds = _folds(html)
+    assert [summary for summary, _ in folds] == ["setup: imports and settings", "show the checks (1 assert)"]
+    assert "imports" in folds[0][1] and "SETUP_MARK" in folds[0][1]                 # the setup cell's input...
+    assert "assert" in folds[1][1] and "verified-here" in folds[1][1]               # the check's input and output
+    assert "taught" in html and not any("taught" in inside for _, inside in folds)  # a teaching cell stays open
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["mode"] == "default" and set(timings["cells"]["09_tiny.ipynb"]) == {"setup0", "teach1", "check1"}
+    recorded = json.loads((tmp_path / "results" / "chapter_timings.json").read_text())
+    assert recorded["command"] == "python -m seglab.site 09_tiny.ipynb" and recorded["params"]["mode"] == "default"
+    assert {r["cell"] for r in recorded["rows"]} == {"setup0", "teach1", "check1"}
+    assert "seconds" in recorded["params"]["chapters"]["09_tiny.ipynb"]
+    guide = (site_mod.instructor_dir(out) / "lecturers_guide.html").read_text(encoding="utf-8")
+    assert "teaching cells" in guide and "<!-- times:" in guide       # the computed tables, rendered from the rule
 
 
 def test_remote_loads_finds_what_a_page_fetches_and_ignores_links():
@@ -123,6 +171,9 @@ def test_site_pages_are_named_after_the_notebooks(quick_site, instructor_site):
         timings = json.loads((site / "timings.json").read_text())  # each chapter's execution time, and where
         assert timings["mode"] == "quick" and list(timings["seconds"]) == ["01_transposed_conv.ipynb"]
         assert timings["seconds"]["01_transposed_conv.ipynb"] > 0 and timings["machine"].startswith(("cpu", "cuda"))
+        code_ids = {c["id"] for c in json.loads((ROOT / "notebooks" / "01_transposed_conv.ipynb").read_text())["cells"]
+                    if c["cell_type"] == "code"}
+        assert set(timings["cells"]["01_transposed_conv.ipynb"]) == code_ids   # every code cell's time, by id
         for url in site_mod.PAGE_ASSETS.values():
             assert (site / url.split("?")[0]).is_file(), url
     # one execution for both editions: the same run's record, and the same chapter page apart from the navigation
@@ -181,6 +232,10 @@ def test_chapter_pages_hold_the_outputs_and_the_explorers_state(quick_site):
     assert sum(m["model_name"] == "ImageModel" for m in models.values()) >= 2   # both explorers' pictures
     assert html.count('type="application/vnd.jupyter.widget-view+json"') >= 2
     assert '<a href="index.html">' in html and "<title>Chapter 1: Transposed convolution</title>" in html
+    cells = json.loads((ROOT / "notebooks" / "01_transposed_conv.ipynb").read_text())["cells"]
+    summaries = [site_mod.fold_summary(c) for c in cells if site_mod.fold_summary(c)]
+    assert [summary for summary, _ in _folds(html)] == summaries     # the setup and every check cell folded, in order
+    assert summaries[:1] == ["setup: imports and settings"]
 
 
 @pytest.mark.slow

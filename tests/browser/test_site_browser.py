@@ -4,8 +4,9 @@ Every request that is not a ``file:`` URL is aborted and recorded (there must be
 request that fails (a missing asset). On the index, each chapter page (student edition) and the lecturer's and the
 homework guide (instructor edition, beside it): every image loaded
 (``naturalWidth > 0``), MathJax typeset every formula (its output is present, no MathJax error, no ``$$`` left in
-the text), and on chapter pages the explorers were drawn by the widget manager from the saved state. Screenshots
-are saved.
+the text), and on chapter pages the explorers were drawn by the widget manager from the saved state, their titles in
+the page's font (not the browser's serif default), and the setup and check cells folded until their summary line is
+clicked. Screenshots are saved.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ async () => {
     broken: images.filter(img => !(img.naturalWidth > 0)).map(img => img.src.slice(0, 80)),
     widgetImages: Array.from(document.querySelectorAll('img.widget-image')).filter(i => i.naturalWidth > 0).length,
     sliders: document.querySelectorAll('.widget-slider').length,
+    pageFont: (el => el && getComputedStyle(el).fontFamily)(document.querySelector('.jp-RenderedMarkdown p')),
+    widgetFonts: Array.from(document.querySelectorAll('.widget-html-content, .widget-label'))
+      .map(el => getComputedStyle(el).fontFamily),
+    folds: document.querySelectorAll('details.seglab-fold').length,
+    openFolds: document.querySelectorAll('details.seglab-fold[open]').length,
+    foldedCells: document.querySelectorAll('details.seglab-fold > .jp-CodeCell').length,
   };
 }
 """
@@ -79,6 +86,14 @@ def test_site_works_offline_in_chromium(quick_site, browser, screenshot_dir):
             if name.startswith("0"):
                 assert state["images"] >= 4, f"{name}: figures missing: {state}"
                 assert state["widgetImages"] >= 2 and state["sliders"] >= 2, f"{name}: explorers not drawn: {state}"
+                assert state["widgetFonts"] and set(state["widgetFonts"]) == {state["pageFont"]}, (
+                    f"{name}: explorers not in the page's font: {state['pageFont']} vs {set(state['widgetFonts'])}")
+                assert state["folds"] >= 2 and state["foldedCells"] == state["folds"], f"{name}: folds: {state}"
+                assert state["openFolds"] == 0, f"{name}: a fold is open before it is clicked"
+                hidden = page.locator("details.seglab-fold").last.locator(".jp-CodeCell")
+                assert not hidden.is_visible()
+                page.locator("details.seglab-fold > summary").last.click()
+                assert hidden.is_visible(), f"{name}: clicking 'show the checks' did not show the cell"
         assert not blocked, f"the site tried to load from the network: {blocked}"
         assert not failed, f"requests failed (missing files?): {failed}"
         assert not errors, f"script errors: {errors}"
