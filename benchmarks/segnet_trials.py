@@ -1,4 +1,4 @@
-"""SegNet against its goal (within 5 mIoU points of U-Net at equal epochs): the shipped recipe and its variants.
+"""SegNet's training choices against U-Net at equal epochs, on val: the shipped recipe and its variants.
 
     python benchmarks/segnet_trials.py                              # every variant, 30-80 min each on 2 CPU cores
     python benchmarks/segnet_trials.py --quick                      # one quick epoch per variant: does it run?
@@ -9,6 +9,9 @@ replaced (``dataclasses.replace``: :func:`variant_recipe`), trained by the same
 ``unet``, into ``build/segnet_trials/VARIANT`` (weights and a manifest entry). A variant whose folder already holds an
 entry trained with the same recipe is read back, not retrained (``--retrain`` forces it), and so is the shipped
 ``segnet`` when the variant is its recipe (``shipped`` in its row). The shipped ``unet`` is added as row ``unet``.
+
+The trials choose the shipped recipe, so they score the val split only (chapter 4 reports them there; the held-out
+test split is for the shipped models' headline figures, in the manifest).
 
 Writes ``data/results/segnet_trials.json`` (quick runs: ``segnet_trials_quick``): one row per variant with the
 fields changed, the val mIoU, boundary F1, mean IoU over the stuff and over the thing classes, the final train loss

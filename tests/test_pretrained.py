@@ -29,6 +29,7 @@ from seglab.train.recipes import (
 WEIGHTS = _weights_dir()  # the folder the loaders read: data/weights (or SEGLAB_WEIGHTS_DIR, to try other weights)
 MANIFEST = WEIGHTS / "manifest.json"
 SHIPPED = sorted(n for n, e in read_manifest(MANIFEST).items() if e.get("file"))  # checkpoints: entries with a file
+CORRECTED = sorted(n for n in SHIPPED if "prior_correction" in read_manifest(MANIFEST)[n])  # segnet: its bias folded
 MERGES = sorted(n for n, r in RECIPES.items() if isinstance(r, MergeRecipe))  # no file: scored from their components
 
 
@@ -165,6 +166,37 @@ def test_every_shipped_checkpoint_reproduces_its_metrics(name, split):
     recipe = RECIPES[name]  # its task and data: the scenes' split, or the micrograph's region of that name
     metrics = evaluate_model(recipe, model, device="cpu", split=split)
     _assert_same_metrics(metrics, info["metrics" if split == "val" else "test_metrics"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("split", ["val", "test"])
+@pytest.mark.parametrize("name", CORRECTED)
+def test_a_prior_corrected_checkpoint_reproduces_its_metrics_before_the_correction(name, split):
+    """The weights as training left them (the correction added back): the manifest's ``metrics_before`` (val) and
+    ``test_metrics_before``, which chapter 4 reports as the paper's SegNet."""
+    from seglab.train.shipped import shipped_metrics, undo_prior_correction
+
+    model = undo_prior_correction(load_pretrained(name), pretrained_info(name))
+    metrics = evaluate_model(RECIPES[name], model, device="cpu", split=split)
+    _assert_same_metrics(metrics, shipped_metrics(name, split, prior_correction=False))
+
+
+def test_shipped_model_without_the_prior_correction_adds_the_bias_back():
+    from seglab.train.shipped import shipped_metrics, shipped_model
+
+    assert CORRECTED, "no shipped checkpoint records a prior correction (chapter 4 reads segnet's)"
+    for name in CORRECTED:
+        info = pretrained_info(name)
+        shift = torch.tensor(info["prior_correction"]["subtracted_from_classifier_bias"])
+        corrected, as_trained = shipped_model(name), shipped_model(name, prior_correction=False)
+        torch.testing.assert_close(as_trained.classifier.bias, corrected.classifier.bias + shift)
+        assert shipped_metrics(name, "val", prior_correction=False) == info["prior_correction"]["metrics_before"]
+        assert shipped_metrics(name, "test", prior_correction=False) == info["prior_correction"]["test_metrics_before"]
+        assert shipped_metrics(name, "test") == info["test_metrics"]
+    plain = next(n for n in SHIPPED if n not in CORRECTED)  # nothing to add back: the same weights
+    assert all(torch.equal(a, b) for a, b in zip(shipped_model(plain).state_dict().values(),
+                                                 shipped_model(plain, prior_correction=False).state_dict().values()))
+    assert shipped_metrics(plain, "val", prior_correction=False) == pretrained_info(plain)["metrics"]
 
 
 @pytest.mark.parametrize("name", MERGES)
