@@ -13,7 +13,8 @@ from seglab.data.classes import IGNORE_INDEX
 from seglab.utils import to_numpy
 from seglab.viz import colorize, new_figure, to_numpy_image
 
-__all__ = ["error_map", "boundary_error_map", "fusion_figure", "fusion_picture", "fcn_comparison_figure"]
+__all__ = ["error_map", "boundary_error_map", "fusion_figure", "fusion_picture", "fcn_comparison_figure",
+           "shifted_curve", "learning_curves_figure"]
 
 #: Colours of the boundary-error picture: a predicted boundary with no true one nearby / a missed true boundary.
 FALSE_BOUNDARY = np.array([255, 220, 0], dtype=np.uint8)
@@ -129,5 +130,44 @@ def fcn_comparison_figure(images, targets, preds_by_model: dict, errors_by_model
                        (boundary_error_map(p, false_pred, missed_true), f"{name} boundary errors")]
         for col, (picture, title) in enumerate(panels):
             _panel(axes[row, col], picture, title if row == 0 else "")
+    fig.tight_layout()
+    return fig
+
+
+def shifted_curve(points, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(epochs, values)`` of a learning curve ``[(epoch, value), ...]`` with every epoch moved ``start`` later.
+
+    ``start``: the epochs of training the run's first weights already had (a staged FCN-16s starts from an FCN-32s
+    trained for ``start`` epochs), so runs line up by their total training."""
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise ValueError(f"start must be a non-negative number of epochs, got {start!r}")
+    pairs = np.asarray(list(points), dtype=np.float64)
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or len(pairs) == 0:
+        raise ValueError(f"expected a non-empty list of (epoch, value) pairs, got shape {pairs.shape}")
+    return pairs[:, 0] + start, pairs[:, 1]
+
+
+def learning_curves_figure(curves: dict, *, start_epochs: dict | None = None, ylabel: str = "val mIoU",
+                           title: str = "", xlabel: str = "epochs of training, counting the stages it started from",
+                           ylim=(0.0, 1.0), styles: dict | None = None):
+    """Learning curves on one axis: ``curves`` maps a run's name to ``[(epoch, value), ...]``.
+
+    ``start_epochs`` (name -> epochs, default 0) shifts staged runs right (:func:`shifted_curve`); a dotted
+    vertical line in the run's colour marks where it started. ``styles`` (name -> Matplotlib keyword arguments)
+    sets colours or line styles. Returns the figure; one line per run, labelled with its name."""
+    start_epochs, styles = dict(start_epochs or {}), dict(styles or {})
+    unknown = sorted(set(start_epochs) - set(curves)) + sorted(set(styles) - set(curves))
+    if unknown:
+        raise ValueError(f"start_epochs / styles name runs that are not in curves: {unknown}")
+    fig = new_figure(6.5, 2.8)
+    ax = fig.subplots()
+    for name, points in curves.items():
+        x, y = shifted_curve(points, start_epochs.get(name, 0))
+        (line,) = ax.plot(x, y, marker="o", markersize=3, label=name, **styles.get(name, {}))
+        if start_epochs.get(name, 0):
+            ax.axvline(start_epochs[name], linestyle=":", color=line.get_color())
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, ylim=ylim)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
