@@ -5,7 +5,9 @@ instance task) once into memory as ``uint8`` images and masks (the 4,000 recipe 
 training device when that is CUDA. Each batch is taken from the cache by index, turned into float on the device and
 augmented there: on CUDA the flips and 90-degree turns of a whole batch are one gather per tensor, and an instance
 batch's mirrors one batched copy for its images, masks and boxes alike; on the CPU each sample is turned on its way
-into the batch, which is 1.5 times as fast there as an int64-indexed gather.
+into the batch, which is 1.5 times as fast there as an int64-indexed gather, and the turns that transpose read a
+transposed copy of the cache that the CPU loader keeps beside it (a semantic cache on the CPU takes twice its
+``nbytes``: about 520 MB for the 4,000 scenes).
 
 It yields the batches that the recipes' ``DataLoader`` yields, bit for bit and in the same order, for the same seed::
 
@@ -135,6 +137,15 @@ class CachedSceneLoader:
         if augment == "dihedral":
             self._maps = _dihedral_maps(height, self.device)
             self._vector_draws = _vector_draws_match()
+        self._samples = None
+        if augment == "dihedral" and self.method == "samples" and self.cache.images.device == self.device:
+            # half of the group's elements transpose: they read a transposed copy (twice the cache's memory), since a
+            # transposed read of a uint8 picture costs three times a contiguous one on the CPU; each sample's views
+            # are made once here (a list lookup per sample instead of a tensor index)
+            images, masks = self.cache.images, self.cache.masks
+            self._samples = {False: (images.unbind(0), masks.unbind(0)),
+                             True: (images.transpose(-2, -1).contiguous().unbind(0),
+                                    masks.transpose(-2, -1).contiguous().unbind(0))}
 
     def __len__(self) -> int:
         n = len(self.cache)
@@ -161,8 +172,8 @@ class CachedSceneLoader:
 
     def _semantic(self, indices):
         codes = self._dihedral_codes(len(indices)) if self.augment == "dihedral" else None  # 2 * turns + mirror
-        if codes is not None and self.method == "samples" and self.cache.images.device == self.device:
-            return _per_sample_dihedral(self.cache.images, self.cache.masks, indices, codes)
+        if codes is not None and self._samples is not None:
+            return _per_sample_dihedral(self._samples, indices, codes)
         images = self.cache.images.index_select(0, indices.to(self.cache.images.device))
         masks = self.cache.masks.index_select(0, indices.to(self.cache.masks.device))
         images, masks = images.to(self.device, non_blocking=True), masks.to(self.device, non_blocking=True)
@@ -258,13 +269,15 @@ def _dihedral_as_flips() -> dict:
 _AS_FLIPS = _dihedral_as_flips()
 
 
-def _per_sample_dihedral(images, masks, indices, codes):
-    """The batch built sample by sample from the cache rows, each turned and mirrored on the way and written straight
-    into the float32 / int64 batch (no index tensor, no intermediate batch): the fastest on the CPU."""
+def _per_sample_dihedral(samples: dict, indices, codes):
+    """The batch built sample by sample, each turned and mirrored on its way and written straight into the float32 /
+    int64 batch (no index tensor, no intermediate batch): the fastest on the CPU. ``samples[transposed]``: the
+    cache's pictures and masks (transposed or not), one view per scene."""
+    (images, masks) = samples[False]
     b = len(indices)
-    out_images = torch.empty((b, *images.shape[1:]), dtype=torch.float32, device=images.device)
-    out_masks = torch.empty((b, *masks.shape[1:]), dtype=torch.int64, device=masks.device)
-    _fill_per_sample(images, masks, indices, codes, out_images, out_masks)
+    out_images = torch.empty((b, *images[0].shape), dtype=torch.float32)
+    out_masks = torch.empty((b, *masks[0].shape), dtype=torch.int64)
+    _fill_per_sample(samples, indices, codes, out_images.unbind(0), out_masks.unbind(0))
     return out_images.div_(255.0), out_masks
 
 
@@ -290,16 +303,15 @@ def _openmp() -> bool:
     return "OpenMP" in torch.__config__.parallel_info()
 
 
-def _fill_per_sample(images, masks, indices, codes, out_images, out_masks):
-    for row, (index, code) in enumerate(zip(indices.tolist(), codes.tolist())):
+def _fill_per_sample(samples, indices, codes, out_images, out_masks):
+    for index, code, out_image, out_mask in zip(indices.tolist(), codes.tolist(), out_images, out_masks):
         transpose, dims = _AS_FLIPS[code]
+        images, masks = samples[transpose]
         image, mask = images[index], masks[index]
-        if transpose:
-            image, mask = image.transpose(-2, -1), mask.transpose(-2, -1)
         if dims:
             image, mask = image.flip(dims), mask.flip(dims)
-        out_images[row].copy_(image)  # widened here, divided by 255 once for the batch (as _unit)
-        out_masks[row].copy_(mask)
+        out_image.copy_(image)  # widened here, divided by 255 once for the batch (as _unit)
+        out_mask.copy_(mask)
 
 
 def _grouped_dihedral(images, masks, codes):
