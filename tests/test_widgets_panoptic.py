@@ -86,3 +86,22 @@ def test_explorer_reads_the_shipped_scenes_or_says_how_to_make_them(monkeypatch,
     monkeypatch.setattr(seglab.utils, "DATA_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"make data"):
         panoptic_explorer()
+
+
+def test_match_picture_shows_the_whole_table(dataset):
+    """A table taller than the panels (many pairs and classes, as on a real prediction) is not cut off: the picture
+    grows, and the last line (the threshold aside the slider moves) is drawn."""
+    from seglab.data.classes import CATEGORIES
+    from seglab.metrics.panoptic import match_segments
+    from seglab.viz.panoptic import panoptic_match_picture
+
+    image, target = dataset[0]
+    gt = (target["id_map"], target["segments_info"])
+    match = match_segments(*gt, *gt, CATEGORIES)
+    short = panoptic_match_picture(image, gt, gt, match, table="one line")
+    rows = [f"line {i}" for i in range(60)]
+    tall = panoptic_match_picture(image, gt, gt, match, table="\n".join(rows[:-1] + ["aside, IoU > 0.55"]))
+    assert tall.shape[0] > short.shape[0] and tall.shape[1] == short.shape[1]
+    bottom_text = tall[-40:, short.shape[1] - 330:]
+    assert (bottom_text < 128).any(), "the table's last line is not drawn"
+
