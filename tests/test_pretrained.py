@@ -260,3 +260,20 @@ def test_the_loader_can_stand_in_an_untrained_model_and_says_why(tmp_path):
         load_pretrained("unet", weights_dir=tmp_path)
     with pytest.raises(PretrainedError, match="no manifest"):  # nowhere an architecture to stand in: the error
         load_pretrained("nothing", weights_dir=tmp_path, missing="untrained")
+
+
+def test_semantic_scores_of_predictions_are_evaluate_models():
+    """``semantic_scores`` on a model's predicted labels gives what ``evaluate_model`` gives the model (chapter 4 keeps
+    its predictions and scores them), and refuses predictions of another shape."""
+    from torch.utils.data import DataLoader, Subset
+
+    from seglab.data import SceneDataset
+    from seglab.train.evaluation import predict, semantic_scores
+
+    model = load_pretrained("fcn8s")
+    subset = Subset(SceneDataset(split="test"), range(12))
+    images, masks = (torch.stack(t) for t in zip(*(subset[i] for i in range(len(subset)))))
+    want = evaluate_model("semantic", model, DataLoader(subset, batch_size=5), device="cpu")
+    assert semantic_scores(predict(model, images), masks, 8) == want
+    with pytest.raises(ValueError, match="same shape"):
+        semantic_scores(predict(model, images)[:2], masks, 8)

@@ -14,7 +14,7 @@ Training is headless (no seglab.viz, Matplotlib or IPython here): a notebook pas
 from seglab.train.batches import segmentation_loss, to_device
 from seglab.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from seglab.train.engine import fit, load_or_train
-from seglab.train.evaluation import evaluate, predict
+from seglab.train.evaluation import evaluate, predict, semantic_scores
 from seglab.train.history import History
 from seglab.train.memory import memory_table, training_memory
 
@@ -22,6 +22,7 @@ __all__ = [
     "fit",
     "evaluate",
     "predict",
+    "semantic_scores",
     "load_or_train",
     "segmentation_loss",
     "to_device",

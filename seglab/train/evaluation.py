@@ -11,7 +11,8 @@ from seglab.data.classes import IGNORE_INDEX
 from seglab.metrics.semantic import SegmentationMeter
 from seglab.train.batches import check_loader, logits_of, segmentation_loss, to_device
 
-__all__ = ["evaluate", "predict", "evaluate_model", "evaluate_panoptic", "evaluate_nuclei", "pq_compute"]
+__all__ = ["evaluate", "predict", "evaluate_model", "semantic_scores", "evaluate_panoptic", "evaluate_nuclei",
+           "pq_compute"]
 
 
 @torch.no_grad()
@@ -97,21 +98,45 @@ def evaluate_model(recipe_or_task, model, val_loader=None, device=None, *, split
         model.train(was_training)
 
 
-def _semantic_metrics(model, loader, device) -> dict:
-    from seglab.metrics import SegmentationMeter, boundary_f1
+class _SemanticScores:
+    """The manifest's semantic metrics accumulated over batches of predicted labels (confusion matrix and the
+    boundary F1 of every image and class present)."""
 
-    meter, f1_sum, count = None, 0.0, 0
+    def __init__(self, num_classes: int):
+        self.num_classes, self.meter, self.f1_sum, self.count = num_classes, SegmentationMeter(num_classes), 0.0, 0
+
+    def update(self, preds: torch.Tensor, masks: torch.Tensor) -> None:
+        from seglab.metrics import boundary_f1
+
+        self.meter.update(preds, masks)
+        f1 = boundary_f1(preds, masks, num_classes=self.num_classes, reduction="none")
+        self.f1_sum, self.count = self.f1_sum + float(f1.nansum()), self.count + int((~f1.isnan()).sum())
+
+    def compute(self) -> dict:
+        scores = self.meter.compute()
+        return {"mIoU": round(float(scores["mIoU"]), 6), "pixel_acc": round(float(scores["pixel_acc"]), 6),
+                "boundary_f1": round(self.f1_sum / max(self.count, 1), 6),
+                "per_class_iou": [round(float(v), 6) for v in scores["per_class_iou"]]}
+
+
+def semantic_scores(preds: torch.Tensor, masks: torch.Tensor, num_classes: int) -> dict:
+    """The metrics :func:`evaluate_model` gives a semantic model, from its predicted labels ``int64[N, H, W]`` and
+    the ``masks`` (``IGNORE_INDEX`` ignored): for a notebook that keeps the predictions for other uses."""
+    if preds.shape != masks.shape:
+        raise ValueError(f"preds and masks must have the same shape, got {tuple(preds.shape)} and "
+                         f"{tuple(masks.shape)}")
+    scores = _SemanticScores(num_classes)
+    scores.update(preds, masks)
+    return scores.compute()
+
+
+def _semantic_metrics(model, loader, device) -> dict:
+    scores = None
     for images, masks in loader:
         logits = model(images.to(device))
-        preds = logits.argmax(1).cpu()
-        meter = meter or SegmentationMeter(logits.shape[1])
-        meter.update(preds, masks)
-        f1 = boundary_f1(preds, masks, num_classes=logits.shape[1], reduction="none")
-        f1_sum, count = f1_sum + float(f1.nansum()), count + int((~f1.isnan()).sum())
-    scores = meter.compute()
-    return {"mIoU": round(float(scores["mIoU"]), 6), "pixel_acc": round(float(scores["pixel_acc"]), 6),
-            "boundary_f1": round(f1_sum / max(count, 1), 6),
-            "per_class_iou": [round(float(v), 6) for v in scores["per_class_iou"]]}
+        scores = scores or _SemanticScores(logits.shape[1])
+        scores.update(logits.argmax(1).cpu(), masks)
+    return scores.compute()
 
 
 def _instance_metrics(model, loader, device) -> dict:
