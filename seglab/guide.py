@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from seglab.lecture import chapter_notebooks, is_check, is_explorer, is_setup
+from seglab.lecture import cell_source, chapter_notebooks, is_check, is_explorer, is_setup
 from seglab.utils import REPO_ROOT, atomic_write_bytes
 
 __all__ = ["GUIDE", "TIMINGS", "WORDS_PER_MINUTE", "CODE_CELL_MINUTES", "EXPLORER_MINUTES", "EXERCISES_MINUTES",
@@ -59,11 +59,6 @@ OPTIONAL_TITLES = ("optional", "beyond the paper")
 UNTIMED_SECONDS = 0.0
 
 _HEADING_LINE = re.compile(r"^## (.+)$", re.MULTILINE)
-
-
-def _source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
 
 
 def word_count(markdown: str) -> int:
@@ -114,7 +109,7 @@ def sections(cells: list[dict]) -> list[Section]:
     for k, cell in enumerate(cells):
         cell_id = cell.get("id") or f"#{k}"           # a cell without an id is never timed
         if cell["cell_type"] == "markdown":
-            for heading, text in _split_markdown(_source(cell)):
+            for heading, text in _split_markdown(cell_source(cell)):
                 if heading is not None:
                     out.append(Section(heading))
                 out[-1].words += word_count(text)

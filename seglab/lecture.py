@@ -38,7 +38,7 @@ from pathlib import Path
 from seglab.utils import REPO_ROOT, atomic_write_bytes
 
 __all__ = ["SLIDE_TYPES", "SLIDE_LINES", "chapter_notebooks", "slide_types", "apply_slides", "slide_groups",
-           "is_explorer", "is_check", "is_setup", "tags", "write_notebook", "main"]
+           "is_explorer", "is_check", "is_setup", "tags", "cell_source", "write_notebook", "main"]
 
 #: The values jupyterlab-slideshow understands (``None`` here means: no ``slideshow`` key, continue the slide).
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes")
@@ -60,7 +60,8 @@ def chapter_notebooks(root: Path = REPO_ROOT) -> list[Path]:
     return sorted((Path(root) / "notebooks").glob("0*_*.ipynb"))
 
 
-def _source(cell: dict) -> str:
+def cell_source(cell: dict) -> str:
+    """A cell's source as one string (notebooks store a string or a list of lines)."""
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
 
@@ -76,23 +77,23 @@ def _outside_fences(text: str) -> str:
 
 def is_heading(cell: dict) -> bool:
     """A markdown cell with a ``## `` section heading anywhere in it."""
-    return cell["cell_type"] == "markdown" and bool(_HEADING.search(_outside_fences(_source(cell))))
+    return cell["cell_type"] == "markdown" and bool(_HEADING.search(_outside_fences(cell_source(cell))))
 
 
 def is_title(cell: dict) -> bool:
-    lines = _lines(_source(cell))
+    lines = _lines(cell_source(cell))
     return cell["cell_type"] == "markdown" and bool(lines) and lines[0].startswith("# ")
 
 
 def is_explorer(cell: dict) -> bool:
     """A code cell that builds an explorer, ``widgets.NAME(...)`` (seglab's widget cells are one line), to show it:
     a cell tagged ``check`` that builds one to verify it is a check, not an explorer."""
-    code = "\n".join(line.split("#")[0] for line in _source(cell).splitlines())
+    code = "\n".join(line.split("#")[0] for line in cell_source(cell).splitlines())
     return cell["cell_type"] == "code" and bool(_EXPLORER.search(code)) and not is_check(cell)
 
 
 def _imports_only(cell: dict) -> bool:
-    lines = [line for line in _lines(_source(cell)) if not line.lstrip().startswith("#")]
+    lines = [line for line in _lines(cell_source(cell)) if not line.lstrip().startswith("#")]
     return cell["cell_type"] == "code" and bool(lines) and all(_IMPORT.match(line) or line.startswith((" ", ")"))
                                                               for line in lines)
 
@@ -113,17 +114,17 @@ def is_setup(cell: dict) -> bool:
 
 
 def _is_exercise(cell: dict) -> bool:
-    lines = _lines(_source(cell))
+    lines = _lines(cell_source(cell))
     return cell["cell_type"] == "markdown" and bool(lines) and bool(_EXERCISE.match(lines[0]))
 
 
 def _opens_exercises(cell: dict) -> bool:
-    return cell["cell_type"] == "markdown" and bool(re.search(r"^## Exercises", _source(cell), re.MULTILINE))
+    return cell["cell_type"] == "markdown" and bool(re.search(r"^## Exercises", cell_source(cell), re.MULTILINE))
 
 
 def _height(cell: dict) -> int:
     """Rough screen lines of a cell on a slide: wrapped markdown; code lines plus an estimate of the output."""
-    text = _source(cell).strip()
+    text = cell_source(cell).strip()
     if cell["cell_type"] != "code":
         rows = sum(max(1, math.ceil(len(line) / _WRAP)) for line in text.splitlines())
         return rows + 2 * text.count("$$") // 2 + 1
@@ -176,7 +177,7 @@ def slide_types(cells: list[dict]) -> list[str | None]:
                     and lead != title:
                 kinds[i] = None                                   # the section's heading is its lead-in
             elif (lead is not None and cells[lead]["cell_type"] == "markdown" and lead != title
-                  and len(_lines(_source(cells[lead]))) <= LEAD_IN_LINES and not in_exercises):
+                  and len(_lines(cell_source(cells[lead]))) <= LEAD_IN_LINES and not in_exercises):
                 kinds[lead], kinds[i] = "slide", None             # a short lead-in opens the explorer's slide
             else:
                 kinds[i] = "slide"
@@ -186,7 +187,7 @@ def slide_types(cells: list[dict]) -> list[str | None]:
                 in_exercises = True
             height = _height(cell)
             paired = None                                         # a code cell this markdown introduces
-            if (cell["cell_type"] == "markdown" and i + 1 < len(cells) and _source(cell).rstrip().endswith(":")
+            if (cell["cell_type"] == "markdown" and i + 1 < len(cells) and cell_source(cell).rstrip().endswith(":")
                     and cells[i + 1]["cell_type"] == "code" and not is_explorer(cells[i + 1])
                     and not _imports_only(cells[i + 1]) and not is_check(cells[i + 1])
                     and not is_setup(cells[i + 1])):

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seglab import guide as guide_mod
-from seglab.lecture import chapter_notebooks, is_explorer
+from seglab.lecture import cell_source, chapter_notebooks, is_check, is_explorer, is_setup
 from seglab.offline import remote_loads
 from seglab.results import machine_description
 from seglab.utils import CHECKPOINT_DIR, REPO_ROOT, SITE_NPM_DIR
@@ -104,11 +104,6 @@ class Chapter:
         return f"{self.path.stem}.html"
 
 
-def _source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
 def read_chapter(path: Path, nb: dict | None = None) -> Chapter:
     """A chapter's map entry from its notebook: the header cell, the ``## `` sections and the explorers."""
     import nbformat
@@ -119,16 +114,16 @@ def read_chapter(path: Path, nb: dict | None = None) -> Chapter:
         except Exception as err:  # nbformat raises several kinds for a file that is not a notebook
             raise SiteError(f"{path}: not a readable notebook ({err})") from err
     header = next((c for c in nb.cells if c.cell_type == "markdown"), None)
-    lines = _source(header).strip().splitlines() if header else []
+    lines = cell_source(header).strip().splitlines() if header else []
     if not lines or not lines[0].startswith("# "):
         raise SiteError(f"{path}: no header cell (the first markdown cell must start with '# ')")
     sections, explorers = [], []
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            sections += [m.strip() for m in re.findall(r"^## (.+)$", _source(cell), re.MULTILINE)
+            sections += [m.strip() for m in re.findall(r"^## (.+)$", cell_source(cell), re.MULTILINE)
                          if m.strip() not in ("Summary", "Exercises")]
         elif is_explorer(cell):
-            explorers += re.findall(r"widgets\.(\w+)\(", _source(cell))
+            explorers += re.findall(r"widgets\.(\w+)\(", cell_source(cell))
     return Chapter(Path(path), lines[0][2:].strip(), "\n".join(lines[1:]).strip(), sections, explorers)
 
 
@@ -179,13 +174,10 @@ def execute_notebook(path: Path, quick: bool, timeout: int | None = 3600, kernel
 
 def fold_summary(cell) -> str | None:
     """The summary line a code cell is folded behind on its page, or None for a cell shown open."""
-    tags = cell.get("metadata", {}).get("tags", []) or []
-    if cell.get("cell_type") != "code":
-        return None
-    if "setup" in tags:
+    if is_setup(cell):
         return FOLDS["setup"]
-    if "check" in tags:
-        n = len(re.findall(r"^\s*assert\b", _source(cell), flags=re.MULTILINE))
+    if is_check(cell):
+        n = len(re.findall(r"^\s*assert\b", cell_source(cell), flags=re.MULTILINE))
         return FOLDS["check"] + (f" ({n} assert{'s' if n != 1 else ''})" if n else "")
     return None
 
@@ -198,7 +190,7 @@ def mark_folds(nb) -> int:
         summary = fold_summary(cell)
         if summary:
             cell["metadata"]["seglab_fold"] = summary
-            cell["metadata"]["seglab_fold_kind"] = "setup" if summary == FOLDS["setup"] else "check"
+            cell["metadata"]["seglab_fold_kind"] = "setup" if is_setup(cell) else "check"
             n += 1
     return n
 
@@ -316,8 +308,7 @@ def _check_offline(site: Path) -> None:
 
 def _cached_checkpoints(extra_env: dict[str, str] | None) -> int:
     """How many default-mode checkpoints the kernels will find (a chapter that finds its own loads, not trains)."""
-    folder = Path((extra_env or {}).get("SEGLAB_CHECKPOINT_DIR") or os.environ.get("SEGLAB_CHECKPOINT_DIR")
-                  or CHECKPOINT_DIR)
+    folder = Path((extra_env or {}).get("SEGLAB_CHECKPOINT_DIR") or CHECKPOINT_DIR)
     return sum(1 for f in folder.glob("*.pt") if not f.name.endswith("_quick.pt")) if folder.is_dir() else 0
 
 

@@ -25,10 +25,6 @@ CHAPTERS = lecture.chapter_notebooks(ROOT)
 MAX_LINES = 15
 
 
-def _tags(cell):
-    return set(cell.get("metadata", {}).get("tags", []))
-
-
 def _python(text: str) -> str:
     """The cell's source with IPython magics and shell escapes commented out, so ``ast`` can read it."""
     return "\n".join("# " + line if line.lstrip().startswith(("%", "!")) else line for line in text.splitlines())
@@ -49,15 +45,15 @@ def _code_cells(path):
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_setup_cell_is_tagged(path):
     first = _code_cells(path)[0]
-    assert "setup" in _tags(first), f"{path.name}: tag the first code cell 'setup' (the site folds it)"
-    assert [c for c in _code_cells(path) if "setup" in _tags(c)] == [first], "one setup cell, the first"
+    assert "setup" in lecture.tags(first), f"{path.name}: tag the first code cell 'setup' (the site folds it)"
+    assert [c for c in _code_cells(path) if "setup" in lecture.tags(c)] == [first], "one setup cell, the first"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_teaching_cells_are_short_and_assert_nothing(path):
     bad = []
     for i, cell in enumerate(cells(path)):
-        if cell["cell_type"] != "code" or _tags(cell) & {"check", "setup"}:
+        if cell["cell_type"] != "code" or lecture.tags(cell) & {"check", "setup"}:
             continue
         text = source(cell)
         n, asserts = _code_lines(text), _asserts(text)
@@ -69,7 +65,7 @@ def test_teaching_cells_are_short_and_assert_nothing(path):
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_check_cells_check_something(path):
-    checks = [c for c in _code_cells(path) if "check" in _tags(c)]
+    checks = [c for c in _code_cells(path) if "check" in lecture.tags(c)]
     assert checks, f"{path.name}: no cell tagged 'check'"
     empty = [c.get("id") for c in checks if not _asserts(source(c)) and "seglab.check" not in source(c)
              and "check." not in source(c)]

@@ -139,11 +139,11 @@ def panoptic_match_picture(image, gt, pred, match: dict, *, highlight: int | Non
             pictures[panel][boundary(enlarge(region, scale), width=2)] = _RGB[colour]
     sheet, places = tile([(p, head) for p, head in zip(pictures, _MATCH_HEADS)], title_size=11)
     body = sheet.array()
-    from seglab.viz.raster import Sheet, font
+    from seglab.viz.raster import Sheet
 
     top = places[0][1]
     if table:  # the whole table shows: the picture grows below the panels when the table is taller than they are
-        bottom = Sheet(330, 1).pen.multiline_textbbox((4, top), table, font=font(11, True), spacing=2)[3]
+        bottom = Sheet(330, 1).text_bottom(4, top, table, size=11, mono=True)
         if bottom + 4 > body.shape[0]:
             pad = np.full((bottom + 4 - body.shape[0], *body.shape[1:]), 255, dtype=body.dtype)
             body = np.concatenate([body, pad], axis=0)

@@ -30,6 +30,7 @@ __all__ = ["font", "rgb8", "enlarge", "grid_panel", "outline", "stamp_numbers", 
            "as_figure", "boundary", "png_bytes", "RED", "BLACK", "GREY"]
 
 RED, BLACK, GREY = (220, 0, 0), (0, 0, 0), (150, 150, 150)
+_LINE_SPACING = 2  # pixels between the lines of a multi-line text
 
 
 @functools.cache
@@ -211,8 +212,13 @@ class Sheet:
             box = self.pen.multiline_textbbox((x, y), text, font=f, anchor=anchor)
             self.pen.rectangle((box[0] - 1, box[1] - 1, box[2] + 1, box[3] + 1), fill=tuple(background))
         self.pen.multiline_text((x, y), text, font=f, fill=tuple(fill), anchor=anchor if "\n" not in text else
-                                anchor[0] + "a", spacing=2)
+                                anchor[0] + "a", spacing=_LINE_SPACING)
         return self
+
+    def text_bottom(self, x: float, y: float, text: str, *, size: int = 11, mono: bool = False,
+                    bold: bool = False) -> int:
+        """The lowest pixel row that :meth:`text` with these arguments (anchor "la") would write."""
+        return int(self.pen.multiline_textbbox((x, y), text, font=font(size, mono, bold), spacing=_LINE_SPACING)[3])
 
     @staticmethod
     def _fit(line: str, f, max_width: int) -> str:
