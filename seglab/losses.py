@@ -33,13 +33,9 @@ __all__ = ["unet_weight_map", "unet_weight_map_naive", "class_balance_weights", 
            "nearest_instance_distances", "border_term"]
 
 
-def _to_numpy_mask(mask, name: str) -> np.ndarray:
-    return integer_map(mask, name)
-
-
 def class_balance_weights(labels, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """``w_c`` for a label map ``int[H, W]``: ``P / (C * P_c)`` per pixel, 0 on ``ignore_index`` pixels."""
-    labels = _to_numpy_mask(labels, "labels")
+    labels = integer_map(labels, "labels")
     valid = labels != ignore_index
     weights = np.zeros(labels.shape, dtype=np.float64)
     classes, counts = np.unique(labels[valid], return_counts=True)
@@ -61,7 +57,7 @@ def nearest_instance_distances(instance_mask) -> tuple[np.ndarray, np.ndarray]:
     ``instance_mask`` (``int[H, W]``, 0 = background; Euclidean, to the object's closest pixel). Both are ``inf``
     when the mask has fewer than two objects. They do not depend on ``w0`` or ``sigma``, so computing them once lets
     :func:`border_term` redraw the weight map for any setting at once (the explorer does)."""
-    instances = _to_numpy_mask(instance_mask, "instance_mask")
+    instances = integer_map(instance_mask, "instance_mask")
     pair = _two_nearest(instances, lambda inst, k: ndimage.distance_transform_edt(inst != k))
     if pair is None:
         return np.full(instances.shape, np.inf), np.full(instances.shape, np.inf)
@@ -95,11 +91,11 @@ def _check_params(w0, sigma) -> None:
 
 def _weight_map(instance_mask, w0, sigma, class_balance, semantic_mask, ignore_index, distances, dtype):
     _check_params(w0, sigma)
-    instances = _to_numpy_mask(instance_mask, "instance_mask")
+    instances = integer_map(instance_mask, "instance_mask")
     ignored = instances == ignore_index
     instances = np.where(ignored, 0, instances)
     if semantic_mask is not None:
-        classes = _to_numpy_mask(semantic_mask, "semantic_mask")
+        classes = integer_map(semantic_mask, "semantic_mask")
         if classes.shape != instances.shape:
             raise ValueError(f"semantic_mask shape {classes.shape} differs from instance_mask shape {instances.shape}")
         ignored = ignored | (classes == ignore_index)

@@ -56,14 +56,20 @@ def label_components(foreground, connectivity: int = 4) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def instance_ious(gt, pred) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(ious float64[G, P], gt_ids int64[G], pred_ids int64[P])``: the IoU of every ground-truth object with every
-    predicted one (ids in increasing order, 0 left out), from one pass over the pixels."""
-    gt, pred = _pair(gt, pred)
+def _overlaps(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(table int64[G, P], gt_ids, pred_ids)``: pixels of each gt id (0 included) under each predicted id, the ids
+    in increasing order, from one pass over the pixels."""
     gt_ids, gt_inverse = np.unique(gt, return_inverse=True)
     pred_ids, pred_inverse = np.unique(pred, return_inverse=True)
     table = np.zeros((len(gt_ids), len(pred_ids)), dtype=np.int64)
     np.add.at(table, (gt_inverse.ravel(), pred_inverse.ravel()), 1)
+    return table, gt_ids, pred_ids
+
+
+def instance_ious(gt, pred) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ious float64[G, P], gt_ids int64[G], pred_ids int64[P])``: the IoU of every ground-truth object with every
+    predicted one (ids in increasing order, 0 left out), from one pass over the pixels."""
+    table, gt_ids, pred_ids = _overlaps(*_pair(gt, pred))
     areas_gt, areas_pred = table.sum(1), table.sum(0)
     keep_gt, keep_pred = gt_ids != 0, pred_ids != 0
     inter = table[keep_gt][:, keep_pred].astype(np.float64)
@@ -92,10 +98,7 @@ def merged_pairs(gt, pred, pairs=None) -> list[tuple[int, int]]:
     pairs = touching_pairs(gt) if pairs is None else [tuple(map(int, p)) for p in pairs]
     if not pairs:
         return []
-    gt_ids, gt_inverse = np.unique(gt, return_inverse=True)
-    pred_ids, pred_inverse = np.unique(pred, return_inverse=True)
-    table = np.zeros((len(gt_ids), len(pred_ids)), dtype=np.int64)
-    np.add.at(table, (gt_inverse.ravel(), pred_inverse.ravel()), 1)
+    table, gt_ids, pred_ids = _overlaps(gt, pred)
     row = {int(i): k for k, i in enumerate(gt_ids)}
     covering = {}  # gt id -> the predicted id covering more than half of it (at most one), or None
     for gid, k in row.items():

@@ -19,7 +19,7 @@ from seglab.data.classes import IMAGENET_MEAN, IMAGENET_STD
 from seglab.models.base import DecoderKeeps, check_images, check_positive_int, legacy_positionals, load_weights
 from seglab.ops import bilinear_upsampler
 
-__all__ = ["FCN", "fcn_from_classifier", "fcn_stream_scores", "STREAMS", "VGG16_CONFIG"]
+__all__ = ["FCN", "fcn_from_classifier", "fcn_stream_scores", "decode_streams", "STREAMS", "VGG16_CONFIG"]
 
 #: VGG16's convolution layers ("configuration D"): channels, "M" = 2x2 max-pooling.
 VGG16_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
@@ -246,8 +246,12 @@ def fcn_stream_scores(model: FCN, images: torch.Tensor) -> dict[str, torch.Tenso
     """Each stream's contribution to the logits, upsampled to the input size: ``{name: float[N,K,H,W]}``.
 
     Because the decoder is linear, ``sum(fcn_stream_scores(model, x).values())`` equals ``model(x)``."""
-    scores = model.stream_scores(images)
-    return {name: model.decode({name: s}, images.shape[-2:]) for name, s in scores.items()}
+    return decode_streams(model, model.stream_scores(images), images.shape[-2:])
+
+
+def decode_streams(model: FCN, scores: dict[str, torch.Tensor], size) -> dict[str, torch.Tensor]:
+    """Each stream's coarse scores (``model.stream_scores``) decoded alone to ``size``: ``{name: float[N,K,H,W]}``."""
+    return {name: model.decode({name: s}, size) for name, s in scores.items()}
 
 
 def fcn_from_classifier(classifier: nn.Sequential, input_size: tuple[int, int]) -> nn.Sequential:

@@ -87,12 +87,9 @@ def fit(model, train_loader, val_loader=None, *, epochs: int, lr: float | None =
         _set_sampler_epoch(train_loader, epoch)
         bar.set_description(f"epoch {epoch + 1}/{epochs}")
         start, epoch_losses, data_time, step_time = time.perf_counter(), [], 0.0, 0.0
-        batches, step = iter(train_loader), 0
-        while True:
-            ready = time.perf_counter()
-            batch = next(batches, _END)
-            if batch is _END:
-                break
+        batches = iter(train_loader)
+        ready = time.perf_counter()  # from here to the step's start: waiting for the batch and copying it
+        for step, batch in enumerate(batches):
             images, targets, extras = to_device(batch, device)
             begin = time.perf_counter()
             data_time += begin - ready
@@ -108,11 +105,11 @@ def fit(model, train_loader, val_loader=None, *, epochs: int, lr: float | None =
             history.log_step(value, terms)
             epoch_losses.append(value)
             step_time += time.perf_counter() - begin
-            step += 1
             bar.update()
             bar.set_postfix(loss=f"{value:.4f}", refresh=False)
             if live is not None:
                 live(history, force=False)
+            ready = time.perf_counter()
         if not epoch_losses:
             raise ValueError(f"train_loader yielded no batches in epoch {epoch + 1}")
         if scheduler is not None and scheduler_every == "epoch":
@@ -133,9 +130,6 @@ def fit(model, train_loader, val_loader=None, *, epochs: int, lr: float | None =
 
 
 # --- helpers of fit -----------------------------------------------------------------------------------------------
-
-_END = object()  # the end of an epoch's batches
-
 
 def _monitor(plot):
     """The callable ``fit`` tells about progress, or None (headless)."""

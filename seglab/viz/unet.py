@@ -252,7 +252,8 @@ def nuclei_prediction_picture(image, gt, components, pairs, merged, label: str =
     from seglab.viz.raster import tile
 
     gt = to_numpy(gt)
-    marks = outline_objects(image, components, colour=(255, 200, 0))
+    predicted = outline_objects(image, components)
+    marks = predicted.copy()
     merged = {tuple(p) for p in merged}
     for a, b in pairs:
         ys, xs = np.nonzero(gt == a)
@@ -264,6 +265,6 @@ def nuclei_prediction_picture(image, gt, components, pairs, merged, label: str =
     head = f"{label}: " if label else ""
     split = len(pairs) - len(merged)
     sheet, _ = tile([(outline_objects(image, gt), "true nuclei"),
-                     (outline_objects(image, components), f"{head}predicted instances"),
+                     (predicted, f"{head}predicted instances"),
                      (marks, f"{head}{len(merged)} touching pairs merged (red), {split} split (green)")], cols=3)
     return sheet.array()

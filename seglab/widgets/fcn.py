@@ -10,7 +10,7 @@ import torch
 
 from seglab.data.classes import IGNORE_INDEX
 from seglab.metrics import pixel_accuracy
-from seglab.models.fcn import FCN, STREAMS
+from seglab.models.fcn import FCN, STREAMS, decode_streams
 from seglab.viz.fcn import fusion_picture
 from seglab.widgets.base import Explorer, shipped_models
 from seglab.widgets.neighbours import PrefetchNeighbours
@@ -87,9 +87,9 @@ class FusionExplorer(PrefetchNeighbours, Explorer):
         if self._decoded[0] != (name, index):
             image, target, coarse = self._coarse(index)
             model = self.models[name]
-            with torch.no_grad():  # fcn_stream_scores' decoding of the cached scores
-                scores = {k: model.decode({k: v}, image.shape[-2:])[0].cpu().numpy()
-                          for k, v in coarse[name].items()}
+            with torch.no_grad():  # fcn_stream_scores' decoding, of the cached scores
+                scores = {k: v[0].cpu().numpy() for k, v in decode_streams(model, coarse[name],
+                                                                           image.shape[-2:]).items()}
             self._decoded = ((name, index), (image, target, scores))
         return self._decoded[1]
 
